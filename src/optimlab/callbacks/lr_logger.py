@@ -1,0 +1,51 @@
+"""Log the learning rate and momentum of every optimizer step under one fixed name.
+
+Lightning's LearningRateMonitor names its tags after the optimizer class (lr-SGD,
+lr-Adam), so runs of a sweep over optimizers land in different TensorBoard charts.
+Here every run logs ``train/lr`` and ``train/momentum`` (SGD's momentum or Adam's
+beta1), so one chart compares them all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.utilities import rank_zero_only
+
+
+def momentum_of(group: dict[str, Any]) -> float | None:
+    if "momentum" in group:
+        return float(group["momentum"])
+    if "betas" in group:
+        return float(group["betas"][0])
+    return None
+
+
+class LearningRateLogger(L.Callback):
+    """Write LR (and momentum/beta1) to every logger before each optimizer step."""
+
+    def __init__(self, log_momentum: bool = True, every_n_steps: int = 1) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.log_momentum = log_momentum
+        self.every_n_steps = every_n_steps
+        self._last_step = -1
+
+    @rank_zero_only
+    def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        step = trainer.global_step
+        if step == self._last_step or step % self.every_n_steps or not trainer.loggers:
+            return  # gradient accumulation: one entry per optimizer step
+        self._last_step = step
+        metrics: dict[str, float] = {}
+        for opt_index, optimizer in enumerate(trainer.optimizers):
+            prefix = "train" if opt_index == 0 else f"train/opt{opt_index}"
+            for group_index, group in enumerate(optimizer.param_groups):
+                suffix = "" if group_index == 0 else f"/pg{group_index}"
+                metrics[f"{prefix}/lr{suffix}"] = float(group["lr"])
+                momentum = momentum_of(group) if self.log_momentum else None
+                if momentum is not None:
+                    metrics[f"{prefix}/momentum{suffix}"] = momentum
+        for logger in trainer.loggers:
+            logger.log_metrics(metrics, step=step)

@@ -1,0 +1,18 @@
+"""Optimizers and learning-rate schedules, built from config groups."""
+
+from optimlab.optim.cosine import WarmupCosineLR, warmup_cosine_lr
+from optimlab.optim.lr_schedulers import ScheduleLength, build_lr_scheduler, schedule_length
+from optimlab.optim.optimizers import build_optimizer
+from optimlab.optim.schedules import cosine_warmup, metric_mode, reduce_on_plateau
+
+__all__ = [
+    "ScheduleLength",
+    "WarmupCosineLR",
+    "build_lr_scheduler",
+    "build_optimizer",
+    "cosine_warmup",
+    "metric_mode",
+    "reduce_on_plateau",
+    "schedule_length",
+    "warmup_cosine_lr",
+]

@@ -1,0 +1,1 @@
+"""Entry points behind train.py and eval.py."""

@@ -1,0 +1,54 @@
+"""Build the objects of one run (datamodule, task, trainer) from the composed config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from optimlab.tasks import TASKS, OptimTask
+
+
+def to_dict(cfg: DictConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+    """A resolved plain dict (what checkpoints and hyperparameter logs should hold)."""
+    if cfg is None:
+        return {}
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate every ``_target_`` entry of a group of named objects (callbacks, loggers)."""
+    if not group:
+        return []
+    return [instantiate(node) for node in group.values() if node and "_target_" in node]
+
+
+def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> OptimTask:
+    """The task that fits the data, wrapping the configured network sized for the data."""
+    spec = datamodule.spec
+    model_cls = get_class(cfg.model._target_)
+    model_task = getattr(model_cls, "task", spec.task)
+    if model_task != spec.task:
+        raise ValueError(
+            f"model {model_cls.__name__} is a {model_task} model but datamodule "
+            f"{type(datamodule).__name__} is {spec.task} data; pick a {spec.task} model"
+        )
+    net = {**to_dict(cfg.model), **spec.model_kwargs()}
+    task_cls = TASKS[spec.task]
+    return task_cls(
+        net=net,
+        optimizer=to_dict(cfg.optimizer),
+        scheduler=to_dict(cfg.get("scheduler")) or None,
+        num_classes=spec.num_classes,
+    )
+
+
+def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    loggers = instantiate_all(cfg.get("logger"))
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)

@@ -1,0 +1,45 @@
+"""What every task shares: the network, and optimizer + schedule wiring from config."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from torch import Tensor, nn
+
+from optimlab.optim import build_lr_scheduler, build_optimizer
+
+
+class OptimTask(L.LightningModule):
+    """A LightningModule whose optimizer and LR schedule come from config dicts.
+
+    ``net`` may be a module or a Hydra config of one. Configs (not objects) are kept as
+    hyperparameters, so a checkpoint alone is enough to rebuild the task.
+    """
+
+    kind = "base"
+
+    def __init__(
+        self,
+        net: nn.Module | Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net"] if isinstance(net, nn.Module) else None)
+        self.net = net if isinstance(net, nn.Module) else instantiate(net)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.hparams["optimizer"], self.parameters())
+        scheduler = build_lr_scheduler(optimizer, self.hparams.get("scheduler"), trainer=self.trainer)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["optimlab_task"] = self.kind

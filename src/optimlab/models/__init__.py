@@ -1,4 +1,4 @@
-"""Networks. Each declares ``task`` (classification or regression) so a mismatch with the data is caught at start."""
+"""Networks. Each declares ``task`` so a model that does not fit the data is refused at start."""
 
 from optimlab.models.lenet import LeNet
 

@@ -32,7 +32,9 @@ def schedule_length(trainer: L.Trainer, interval: str) -> ScheduleLength:
     """Optimizer steps (interval=step) or epochs (interval=epoch) in the whole run."""
     total_optimizer_steps = int(trainer.estimated_stepping_batches)
     batches = trainer.num_training_batches
-    per_epoch = max(1, int(batches) // trainer.accumulate_grad_batches) if math.isfinite(batches) else 1
+    per_epoch = (
+        max(1, int(batches) // trainer.accumulate_grad_batches) if math.isfinite(batches) else 1
+    )
     if interval == "step":
         return ScheduleLength(total_steps=total_optimizer_steps, steps_per_epoch=per_epoch)
     epochs = trainer.max_epochs

@@ -9,7 +9,9 @@ import torch
 from hydra.utils import instantiate
 
 
-def build_optimizer(cfg: Mapping[str, Any], params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def build_optimizer(
+    cfg: Mapping[str, Any], params: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
     """Instantiate ``cfg`` (a Hydra ``_target_`` node) for ``params``."""
     if "_target_" not in cfg:
         raise ValueError("the optimizer config has no _target_; pick one with optimizer=<name>")

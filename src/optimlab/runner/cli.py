@@ -33,7 +33,7 @@ def run_or_exit(job: Callable[[DictConfig], T], cfg: DictConfig) -> T:
         cause = _user_error(error)
         if cause is None:
             raise
-        message = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        message = " ".join(str(cause).split()) or type(cause).__name__
         log.debug("full traceback", exc_info=True)
         print(f"error: {message}", file=sys.stderr, flush=True)
         sys.exit(2)

@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from optimlab.runner.build import build_trainer
+from optimlab.runner.quiet import quiet_startup
 from optimlab.tasks import TASKS, OptimTask
 
 
@@ -25,10 +26,13 @@ def load_task(ckpt_path: str | Path) -> OptimTask:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    quiet_startup()
     task = load_task(cfg.ckpt_path)
     datamodule = instantiate(cfg.datamodule)
     trainer = build_trainer(cfg)
     results = trainer.test(task, datamodule=datamodule)
     metrics = {name: float(value) for name, value in results[0].items()} if results else {}
-    print(f"tested {cfg.ckpt_path}: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items())))
+    print(
+        f"tested {cfg.ckpt_path}: " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(metrics.items()))
+    )
     return metrics

@@ -6,10 +6,14 @@ from omegaconf import OmegaConf
 
 from optimlab.optim.schedules import metric_mode
 
+# Characters kept in run-directory names: a path made of these can be pasted into a Hydra
+# override unquoted (ckpt_path=...), which "=", "," and brackets would break.
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+")
+
 
 def run_tag(override_dirname: str) -> str:
-    """A directory-safe name built from a run's overrides ('' for a default run)."""
-    tag = override_dirname.replace("/", "-").replace("\\", "-")
+    """``_optimizer-adam+scheduler-cosine_warmup`` from a run's overrides ('' if none)."""
+    tag = "".join(c if c in _SAFE else "-" for c in override_dirname)
     return f"_{tag}" if tag else ""
 
 

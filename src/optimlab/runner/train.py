@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from optimlab.runner.build import build_task, build_trainer, to_dict
+from optimlab.runner.quiet import quiet_startup
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def _report(cfg: DictConfig, metrics: dict[str, float], best: str | None) -> Non
 
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the configured task on the configured data; return the final metrics."""
+    quiet_startup()
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     datamodule = instantiate(cfg.datamodule)

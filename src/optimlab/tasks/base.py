@@ -36,7 +36,9 @@ class OptimTask(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.hparams["optimizer"], self.parameters())
-        scheduler = build_lr_scheduler(optimizer, self.hparams.get("scheduler"), trainer=self.trainer)
+        scheduler = build_lr_scheduler(
+            optimizer, self.hparams.get("scheduler"), trainer=self.trainer
+        )
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

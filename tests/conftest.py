@@ -1,0 +1,84 @@
+"""Shared fixtures: tiny Fashion-MNIST files and composed configs that train in seconds."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fakedata import write_fashion_mnist
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
+
+from optimlab.runner.resolvers import register_resolvers
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+register_resolvers()
+os.environ.setdefault("OPTIMLAB_ROOT", str(ROOT))
+
+
+@pytest.fixture(scope="session")
+def tiny_fashion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_fashion_mnist(tmp_path_factory.mktemp("fashion"))
+
+
+def fast_overrides(data_dir: Path) -> list[str]:
+    """Tiny data, one short epoch, no progress bar: a whole run in about a second."""
+    return [
+        f"datamodule.data_dir={data_dir}",
+        "datamodule.system_dir=null",
+        "datamodule.download=false",
+        "datamodule.val_size=100",
+        "datamodule.batch_size=50",
+        "datamodule.eval_batch_size=100",
+        "trainer.max_epochs=2",
+        "trainer.accelerator=cpu",
+        "trainer.enable_model_summary=false",
+        "trainer.num_sanity_val_steps=0",
+        "callbacks.progress_bar=null",
+    ]
+
+
+ComposeFn = Callable[..., DictConfig]
+
+
+@pytest.fixture
+def compose_train(tmp_path: Path, tiny_fashion_dir: Path) -> ComposeFn:
+    """compose_train(*overrides) -> the train config of a fast run writing into tmp_path."""
+    made: list[bool] = []
+
+    def _compose(
+        *overrides: str, config_name: str = "train", output_dir: Path | None = None
+    ) -> DictConfig:
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            base = (
+                fast_overrides(tiny_fashion_dir)
+                if config_name == "train"
+                else [
+                    f"datamodule.data_dir={tiny_fashion_dir}",
+                    "datamodule.system_dir=null",
+                    "datamodule.download=false",
+                    "datamodule.val_size=100",
+                    "trainer.accelerator=cpu",
+                ]
+            )
+            cfg = compose(config_name, overrides=[*base, *overrides], return_hydra_config=True)
+        out = output_dir or tmp_path / f"run{len(made)}"
+        made.append(True)
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(out)
+            cfg.paths.log_dir = str(tmp_path)
+            cfg.hydra.runtime.output_dir = str(out)
+            cfg.hydra.job.num = 0
+        HydraConfig.instance().set_config(cfg)
+        return cfg
+
+    yield _compose
+    GlobalHydra.instance().clear()

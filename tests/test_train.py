@@ -1,0 +1,152 @@
+"""Whole runs on tiny data: every optimizer x schedule, TensorBoard contents, resume, eval."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import CONF_DIR
+from tb import read_scalars
+
+from optimlab.optim import warmup_cosine_lr
+from optimlab.runner.evaluate import evaluate, load_task
+from optimlab.runner.train import train
+
+OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
+SCHEDULERS = sorted(p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml"))
+STEPS_PER_EPOCH = 10  # 500 training images / batch 50
+
+
+def test_the_issue_lists_are_all_there() -> None:
+    assert set(OPTIMIZERS) >= {
+        "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw",
+    }  # fmt: skip
+    assert set(SCHEDULERS) >= {"none", "step", "multistep", "cosine_warmup", "plateau"}
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_with_every_schedule_trains(
+    compose_train, optimizer: str, scheduler: str
+) -> None:
+    cfg = compose_train(
+        f"optimizer={optimizer}",
+        f"scheduler={scheduler}",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "~logger",
+        "test=false",
+    )
+    metrics = train(cfg)
+    assert math.isfinite(metrics["train/loss_epoch"])
+    assert 0.0 <= metrics["val/acc"] <= 1.0
+
+
+def test_default_run_learns_and_logs_what_tensorboard_shows(compose_train) -> None:
+    cfg = compose_train("trainer.max_epochs=3")
+    metrics = train(cfg)
+    assert metrics["test/acc"] > 0.5  # the tiny data's classes are easy; chance is 0.1
+    run_dir = Path(cfg.paths.output_dir)
+    assert (run_dir / "checkpoints" / "best.ckpt").is_file()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    scalars = read_scalars(run_dir / "tensorboard")
+    for tag in (
+        "train/loss_step", "train/loss_epoch", "train/acc_step", "train/acc_epoch",
+        "val/loss", "val/acc", "val/acc_best", "test/loss", "test/acc",
+        "train/lr", "train/momentum",
+    ):  # fmt: skip
+        assert tag in scalars, f"{tag} missing; have {sorted(scalars)}"
+    steps = [step for step, _ in scalars["train/lr"]]
+    assert steps == list(range(3 * STEPS_PER_EPOCH))  # every optimizer step
+    assert len(scalars["train/loss_step"]) == 3 * STEPS_PER_EPOCH
+    assert len(scalars["val/acc"]) == 3
+
+
+def test_cosine_warmup_lr_in_tensorboard_follows_the_formula(compose_train) -> None:
+    cfg = compose_train(
+        "optimizer=sgd",
+        "optimizer.lr=0.2",
+        "scheduler=cosine_warmup",
+        "scheduler.warmup_steps=8",
+        "scheduler.final_lr=0.01",
+        "trainer.max_epochs=3",
+        "test=false",
+    )
+    train(cfg)
+    logged = sorted(read_scalars(Path(cfg.paths.output_dir) / "tensorboard")["train/lr"])
+    total = 3 * STEPS_PER_EPOCH
+    expected = [
+        warmup_cosine_lr(step, base_lr=0.2, max_steps=total, warmup_steps=8, final_lr=0.01)
+        for step in range(total)
+    ]
+    assert [step for step, _ in logged] == list(range(total))
+    assert [lr for _, lr in logged] == pytest.approx(expected, rel=1e-6)
+    lrs = [lr for _, lr in logged]
+    assert lrs[:9] == sorted(lrs[:9])  # rises during warm-up ...
+    assert lrs[8:] == sorted(lrs[8:], reverse=True)  # ... and falls after it
+    assert max(lrs) == pytest.approx(0.2)
+
+
+def test_adam_logs_beta1_as_momentum(compose_train) -> None:
+    cfg = compose_train("optimizer=adam", "trainer.max_epochs=1", "test=false")
+    train(cfg)
+    scalars = read_scalars(Path(cfg.paths.output_dir) / "tensorboard")
+    assert [v for _, v in scalars["train/momentum"]] == pytest.approx([0.9] * STEPS_PER_EPOCH)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "extra"),
+    [
+        ("cosine_warmup", ["scheduler.warmup_steps=5"]),  # stepped every optimizer step
+        ("step", ["scheduler.step_size=1", "scheduler.gamma=0.5"]),  # stepped every epoch
+    ],
+)
+def test_resume_continues_epochs_and_the_lr_schedule(
+    compose_train, tmp_path: Path, scheduler: str, extra: list[str]
+) -> None:
+    common = ["optimizer=momentum", f"scheduler={scheduler}", *extra, "test=false"]
+    straight = compose_train(*common, "trainer.max_epochs=4", output_dir=tmp_path / "straight")
+    train(straight)
+    first = compose_train(
+        *common,
+        "trainer.max_epochs=4",
+        "+callbacks.crash._target_=interrupts.StopAfterEpochs",
+        "+callbacks.crash.epochs=2",
+        output_dir=tmp_path / "first",
+    )
+    train(first)
+    last = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False)["epoch"] == 1
+    resumed = compose_train(
+        *common, "trainer.max_epochs=4", f"ckpt_path={last}", output_dir=tmp_path / "resumed"
+    )
+    train(resumed)
+
+    straight_lr = dict(read_scalars(tmp_path / "straight" / "tensorboard")["train/lr"])
+    first_lr = dict(read_scalars(tmp_path / "first" / "tensorboard")["train/lr"])
+    resumed_lr = dict(read_scalars(tmp_path / "resumed" / "tensorboard")["train/lr"])
+    assert sorted(resumed_lr) == list(range(2 * STEPS_PER_EPOCH, 4 * STEPS_PER_EPOCH))
+    assert {**first_lr, **resumed_lr} == pytest.approx(straight_lr)
+    resumed_ckpt = torch.load(
+        tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False
+    )
+    assert resumed_ckpt["epoch"] == 3
+    assert resumed_ckpt["global_step"] == 4 * STEPS_PER_EPOCH
+
+
+def test_eval_tests_a_checkpoint_with_only_its_path(compose_train) -> None:
+    cfg = compose_train("trainer.max_epochs=1")
+    metrics = train(cfg)
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    assert load_task(best).hparams["optimizer"]["_target_"] == "torch.optim.SGD"
+    eval_cfg = compose_train(f"ckpt_path={best}", config_name="eval")
+    results = evaluate(eval_cfg)
+    assert results["test/acc"] == pytest.approx(metrics["test/acc"])
+
+
+def test_eval_refuses_a_missing_checkpoint(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_task(tmp_path / "nope.ckpt")

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fakedata import write_fashion_mnist
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from fakedata import write_fashion_mnist
 from optimlab.runner.resolvers import register_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from fakedata import write_fashion_mnist
 
+from fakedata import write_fashion_mnist
 from optimlab.data import DataNotFoundError, EpochSampler, FashionMNISTDataModule, TensorBatchLoader
 from optimlab.data.idx import IDXFormatError, read_idx, write_idx
 from optimlab.data.transforms import NormalizeImages

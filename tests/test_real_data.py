@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import REAL_FASHION_MNIST
 
+from conftest import REAL_FASHION_MNIST
 from optimlab.runner.train import train
 
 pytestmark = [

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONF_DIR
-from tb import read_scalars
 
+from conftest import CONF_DIR
 from optimlab.optim import warmup_cosine_lr
 from optimlab.runner.evaluate import evaluate, load_task
 from optimlab.runner.train import train
+from tb import read_scalars
 
 OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
 SCHEDULERS = sorted(p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml"))

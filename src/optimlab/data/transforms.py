@@ -1,0 +1,29 @@
+"""Vectorized batch transforms for uint8 image tensors (N, C, H, W)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+class NormalizeImages:
+    """uint8 [0, 255] -> float, scaled to [0, 1], then (x - mean) / std per channel."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        if len(mean) != len(std):
+            raise ValueError(f"mean has {len(mean)} channels but std has {len(std)}")
+        if any(s <= 0 for s in std):
+            raise ValueError(f"every std must be positive, got {list(std)}")
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        # fold the /255 into one multiply-add: x * scale + shift
+        self._scale = 1.0 / (255.0 * self.std)
+        self._shift = -self.mean / self.std
+
+    def __call__(self, images: Tensor) -> Tensor:
+        if self._scale.device != images.device:
+            self._scale = self._scale.to(images.device)
+            self._shift = self._shift.to(images.device)
+        return torch.addcmul(self._shift, images.float(), self._scale)

@@ -22,7 +22,9 @@ def read_idx(path: Path) -> Tensor:
         with opener(path, "rb") as f:
             data = f.read()
     except (OSError, EOFError) as error:
-        raise IDXFormatError(f"{path}: cannot be read ({error}); delete it and fetch it again") from error
+        raise IDXFormatError(
+            f"{path}: cannot be read ({error}); delete it and fetch it again"
+        ) from error
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _UINT8:
         raise IDXFormatError(f"{path}: not a uint8 IDX file (bad magic number)")
     ndim = data[3]

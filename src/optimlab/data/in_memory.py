@@ -84,7 +84,9 @@ class InMemoryImageDataModule(L.LightningDataModule):
                     f"datamodule.val_size={self.val_size} leaves no training data "
                     f"(the training split has {len(images)} images)"
                 )
-            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.split_seed))
+            order = torch.randperm(
+                len(images), generator=torch.Generator().manual_seed(self.split_seed)
+            )
             val_index, train_index = order[: self.val_size], order[self.val_size :]
             self._splits["train"] = (images[train_index], labels[train_index])
             self._splits["val"] = (images[val_index], labels[val_index])

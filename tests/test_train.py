@@ -150,3 +150,16 @@ def test_eval_tests_a_checkpoint_with_only_its_path(compose_train) -> None:
 def test_eval_refuses_a_missing_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_task(tmp_path / "nope.ckpt")
+
+
+def test_same_seed_same_run_and_another_seed_differs(compose_train, tmp_path: Path) -> None:
+    def final_weights(seed: int, name: str) -> dict[str, torch.Tensor]:
+        cfg = compose_train(f"seed={seed}", "test=false", output_dir=tmp_path / name)
+        train(cfg)
+        return torch.load(tmp_path / name / "checkpoints" / "last.ckpt", weights_only=False)[
+            "state_dict"
+        ]
+
+    first, again, other = final_weights(1, "a"), final_weights(1, "b"), final_weights(2, "c")
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)

@@ -40,7 +40,7 @@ def _report(cfg: DictConfig, metrics: dict[str, float], best: str | None) -> Non
             lines.append(f"  {name:<14} {metrics[name]:.4f}")
     lines.append(f"  run directory  {output_dir}")
     if best:
-        lines.append(f"  best checkpoint {best}")
+        lines.append(f"  checkpoint     {best}")
     lines.append(f"  view it:       tensorboard --logdir {output_dir}")
     if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
         lines.append(f"  whole sweep:   tensorboard --logdir {HydraConfig.get().sweep.dir}")

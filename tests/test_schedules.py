@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
+from conftest import CONF_DIR
 from optimlab.optim import (
+    FactorLR,
+    InverseTimeLR,
     ScheduleLength,
     WarmupCosineLR,
     build_lr_scheduler,
@@ -188,3 +193,159 @@ def test_plateau_mode_follows_the_metric(monitor: str, mode: str) -> None:
 def test_unknown_interval_is_refused() -> None:
     with pytest.raises(ValueError, match=r"scheduler\.interval must be one of"):
         build_lr_scheduler(_optimizer(), {**COSINE, "interval": "batch"}, ScheduleLength(10, 1))
+
+
+# ---------------------------------------------------------------- every schedule file
+
+LR0 = 0.3
+TOTAL = 40  # schedule steps in the run
+
+
+def sgdr(t: int, t0: int = 5, mult: int = 2, eta_min: float = 0.0) -> float:
+    period, t_cur = t0, t
+    while t_cur >= period:
+        t_cur -= period
+        period *= mult
+    return eta_min + (LR0 - eta_min) * (1 + math.cos(math.pi * t_cur / period)) / 2
+
+
+# closed form of each file's defaults: lr(t, run length T)
+CLOSED_FORMS = {
+    "constant": lambda t, T: LR0,
+    "step": lambda t, T: LR0 * 0.5 ** (t // 10),
+    "multistep": lambda t, T: LR0 * 0.5 ** sum(t >= m for m in (15, 30)),
+    "exponential": lambda t, T: LR0 * 0.9**t,
+    "inverse_time": lambda t, T: LR0 / (1 + 0.1 * t),
+    "factor": lambda t, T: max(0.01, LR0 * 0.9**t),
+    "polynomial": lambda t, T: LR0 * max(0.0, 1 - t / T),
+    "cosine": lambda t, T: warmup_cosine_lr(t, base_lr=LR0, max_steps=T),
+    "cosine_restarts": lambda t, T: sgdr(t),
+}
+SCHEDULE_FILES = sorted(p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml"))
+
+
+def scheduler_cfg(name: str, **overrides: object) -> dict:
+    cfg = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "scheduler" / f"{name}.yaml")) or {}
+    return {**cfg, **overrides}
+
+
+def lr_curve(cfg: dict, steps: int = TOTAL, metrics: list[float] | None = None) -> list[float]:
+    optimizer = _optimizer(LR0)
+    config = build_lr_scheduler(
+        optimizer, cfg, ScheduleLength(total_steps=TOTAL, steps_per_epoch=4)
+    )
+    lrs = []
+    for t in range(steps):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if config.get("reduce_on_plateau"):
+            config["scheduler"].step(metrics[t])
+        else:
+            config["scheduler"].step()
+    return lrs
+
+
+def test_every_schedule_file_has_a_closed_form_test() -> None:
+    tested = set(CLOSED_FORMS) | {"none", "plateau", "one_cycle", "cosine_warmup"}
+    assert set(SCHEDULE_FILES) == tested
+
+
+@pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
+def test_schedule_equals_its_closed_form(name: str) -> None:
+    expected = [CLOSED_FORMS[name](t, TOTAL) for t in range(TOTAL)]
+    assert lr_curve(scheduler_cfg(name)) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(CLOSED_FORMS))
+@pytest.mark.parametrize("warmup", [{"warmup_steps": 5}, {"warmup_epochs": 1.25}])
+def test_warmup_composes_with_every_schedule(name: str, warmup: dict) -> None:
+    """5 warm-up steps (or 1.25 epochs of 4 steps) from 0.01, then the schedule from its start."""
+    cfg = scheduler_cfg(name, **warmup, warmup_start_lr=0.01)
+    ramp = [0.01 + (LR0 - 0.01) * t / 5 for t in range(5)]
+    if name == "cosine":  # warm-up inside the cosine: the seeds' CosineScheduler, max_update=T
+        rest = [
+            warmup_cosine_lr(t, base_lr=LR0, max_steps=TOTAL, warmup_steps=5)
+            for t in range(5, TOTAL)
+        ]
+    else:  # the schedule starts when the warm-up ends and gets the rest of the run
+        rest = [CLOSED_FORMS[name](t, TOTAL - 5) for t in range(TOTAL - 5)]
+    assert lr_curve(cfg) == pytest.approx(ramp + rest, rel=1e-9, abs=1e-12)
+
+
+def test_seed_factor_scheduler() -> None:
+    """The seeds' FactorScheduler(0.9, stop_factor_lr=1e-2, base_lr=2.0); call t is step t+1."""
+
+    class SeedFactorScheduler:
+        def __init__(self, factor=1, stop_factor_lr=1e-7, base_lr=0.1):
+            self.factor, self.stop_factor_lr, self.base_lr = factor, stop_factor_lr, base_lr
+
+        def __call__(self, num_update):
+            self.base_lr = max(self.stop_factor_lr, self.base_lr * self.factor)
+            return self.base_lr
+
+    seed = SeedFactorScheduler(factor=0.9, stop_factor_lr=1e-2, base_lr=2.0)
+    optimizer = _optimizer(2.0)
+    scheduler = FactorLR(optimizer, factor=0.9, min_lr=1e-2)
+    for t in range(60):
+        optimizer.step()
+        scheduler.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(seed(t), rel=1e-12)
+    assert optimizer.param_groups[0]["lr"] == 1e-2  # floored
+
+
+def test_seed_inverse_time_decays() -> None:
+    """1/t decay lr0 / (1 + k t), and the square-root form (1 + 0.1 t)^-0.5."""
+    for power in (1.0, 0.5):
+        optimizer = _optimizer(1.0)
+        scheduler = InverseTimeLR(optimizer, decay_rate=0.1, power=power)
+        for t in range(1, 60):
+            optimizer.step()
+            scheduler.step()
+            assert optimizer.param_groups[0]["lr"] == pytest.approx((1 + 0.1 * t) ** -power)
+
+
+def test_one_cycle_rises_to_the_optimizer_lr_then_anneals() -> None:
+    lrs = lr_curve(scheduler_cfg("one_cycle"))
+    peak = lrs.index(max(lrs))
+    assert lrs[0] == pytest.approx(LR0 / 25)
+    assert max(lrs) == pytest.approx(LR0, rel=1e-3)
+    assert peak == pytest.approx(0.3 * TOTAL, abs=1)
+    assert lrs[:peak] == sorted(lrs[:peak]) and lrs[peak:] == sorted(lrs[peak:], reverse=True)
+    assert lrs[-1] < LR0 / 25
+
+
+def test_one_cycle_cycles_momentum_only_where_there_is_one() -> None:
+    sgd = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    cfg = scheduler_cfg("one_cycle")
+    build_lr_scheduler(sgd, cfg, ScheduleLength(10, 2))  # plain SGD: no momentum to cycle
+    momentum = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    build_lr_scheduler(momentum, cfg, ScheduleLength(10, 2))
+    assert momentum.param_groups[0]["momentum"] == pytest.approx(0.95)
+
+
+def test_plateau_waits_out_the_warmup_then_decays_on_a_stalled_metric() -> None:
+    cfg = scheduler_cfg("plateau", warmup_steps=3, factor=0.5, patience=1)
+    metrics = [1.0] * 12  # never improves
+    lrs = lr_curve(cfg, steps=12, metrics=metrics)
+    assert lrs[:4] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert min(lrs[4:]) < LR0  # decayed after the warm-up
+    assert lrs == sorted(lrs[:4]) + sorted(lrs[4:], reverse=True)
+
+
+def test_warmup_state_round_trips_mid_schedule() -> None:
+    cfg = scheduler_cfg("step", warmup_steps=4, step_size=3)
+    optimizer = _optimizer(LR0)
+    config = build_lr_scheduler(optimizer, cfg, ScheduleLength(TOTAL, 4))
+    for _ in range(9):
+        optimizer.step()
+        config["scheduler"].step()
+    state = copy.deepcopy((optimizer.state_dict(), config["scheduler"].state_dict()))
+    twin_optimizer = _optimizer(LR0)
+    twin = build_lr_scheduler(twin_optimizer, cfg, ScheduleLength(TOTAL, 4))["scheduler"]
+    twin_optimizer.load_state_dict(state[0])
+    twin.load_state_dict(state[1])
+    for _ in range(10):
+        for opt, sch in ((optimizer, config["scheduler"]), (twin_optimizer, twin)):
+            opt.step()
+            sch.step()
+        assert twin_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]

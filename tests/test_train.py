@@ -45,6 +45,25 @@ def test_every_optimizer_with_every_schedule_trains(
     assert 0.0 <= metrics["val/acc"] <= 1.0
 
 
+@pytest.mark.parametrize("scheduler", [s for s in SCHEDULERS if s != "none"])
+def test_every_schedule_trains_behind_a_warmup(compose_train, scheduler: str) -> None:
+    """One warm-up epoch (3 steps, or 1 step for per-epoch schedules), then the schedule."""
+    cfg = compose_train(
+        "optimizer=momentum",
+        f"scheduler={scheduler}",
+        "scheduler.warmup_epochs=1",
+        "scheduler.warmup_start_lr=0.0",
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "test=false",
+    )
+    train(cfg)
+    lrs = [lr for _, lr in sorted(read_scalars(Path(cfg.paths.output_dir))["train/lr"])]
+    assert len(lrs) == 6
+    assert lrs[0] == 0.0  # every warm-up starts at warmup_start_lr
+    assert max(lrs) > 0.0
+
+
 def test_default_run_learns_and_logs_what_tensorboard_shows(compose_train) -> None:
     cfg = compose_train("trainer.max_epochs=3")
     metrics = train(cfg)

@@ -1,8 +1,8 @@
-"""Schedule factories that need to know the run: its length, or the metric they watch.
+"""Schedule factories: the ``_target_`` of the files in conf/scheduler/.
 
 The scheduler builder passes ``total_steps``, ``steps_per_epoch`` (both counted in the
-schedule's own steps: optimizer steps for interval=step, epochs for interval=epoch)
-and ``monitor`` to any factory whose signature asks for them.
+schedule's own steps: optimizer steps for interval=step, epochs for interval=epoch) and
+``monitor`` to any factory whose signature asks for them.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
 
-from optimlab.optim.cosine import WarmupCosineLR
+from optimlab.optim.closed_form import PolynomialDecayLR, WarmupCosineLR
 
 # Metric names (last path part) that are better when larger; everything else is minimized.
 _MAXIMIZED = ("acc", "accuracy", "r2", "f1", "auroc", "precision", "recall")
@@ -35,6 +35,16 @@ def resolve_warmup(
     return 0
 
 
+def _check_warmup(warmup: int, horizon: int) -> None:
+    if warmup < 0:
+        raise ValueError(f"warm-up must be >= 0 steps, got {warmup}")
+    if warmup > horizon:
+        raise ValueError(
+            f"warm-up ({warmup} steps) is longer than the schedule ({horizon} steps); "
+            "shorten scheduler.warmup_steps/warmup_epochs or train longer"
+        )
+
+
 def cosine_warmup(
     optimizer: Optimizer,
     *,
@@ -46,22 +56,55 @@ def cosine_warmup(
     final_lr: float = 0.0,
     max_steps: int | None = None,
 ) -> WarmupCosineLR:
-    """Warm up linearly, then cosine-decay to ``final_lr`` by ``max_steps`` (default: run end)."""
+    """Warm up linearly, then cosine-decay to ``final_lr`` by ``max_steps`` (default: run end).
+
+    ``max_steps`` counts from step 0, warm-up included, as the seeds' ``max_update`` does.
+    """
     warmup = resolve_warmup(warmup_steps, warmup_epochs, steps_per_epoch)
     horizon = max_steps if max_steps is not None else total_steps
-    if warmup < 0:
-        raise ValueError(f"warm-up must be >= 0 steps, got {warmup}")
-    if warmup > horizon:
-        raise ValueError(
-            f"warm-up ({warmup} steps) is longer than the schedule ({horizon} steps); "
-            "shorten scheduler.warmup_steps/warmup_epochs or train longer"
-        )
+    _check_warmup(warmup, horizon)
     return WarmupCosineLR(
         optimizer,
         max_steps=horizon,
         warmup_steps=warmup,
         warmup_start_lr=warmup_start_lr,
         final_lr=final_lr,
+    )
+
+
+def polynomial(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    power: float = 1.0,
+    final_lr: float = 0.0,
+    max_steps: int | None = None,
+) -> PolynomialDecayLR:
+    """Decay to ``final_lr`` over ``max_steps`` (default: the rest of the run)."""
+    horizon = max_steps if max_steps is not None else total_steps
+    return PolynomialDecayLR(optimizer, max_steps=horizon, power=power, final_lr=final_lr)
+
+
+def one_cycle(
+    optimizer: Optimizer,
+    *,
+    total_steps: int,
+    max_lr: float | None = None,
+    cycle_momentum: bool | str = "auto",
+    **kwargs: Any,
+) -> OneCycleLR:
+    """torch's OneCycleLR over the run; ``max_lr`` defaults to the optimizer's lr.
+
+    ``cycle_momentum=auto`` cycles momentum (or Adam's beta1) only where the optimizer has
+    one, since OneCycleLR refuses optimizers without it.
+    """
+    if max_lr is None:
+        max_lr = [float(group["lr"]) for group in optimizer.param_groups]
+    if cycle_momentum == "auto":
+        group = optimizer.param_groups[0]
+        cycle_momentum = bool(group.get("momentum")) or "betas" in group
+    return OneCycleLR(
+        optimizer, max_lr=max_lr, total_steps=total_steps, cycle_momentum=cycle_momentum, **kwargs
     )
 
 

@@ -11,6 +11,7 @@ from optimlab.optim.closed_form import (
 )
 from optimlab.optim.lr_schedulers import ScheduleLength, build_lr_scheduler, schedule_length
 from optimlab.optim.optimizers import build_optimizer
+from optimlab.optim.rmsprop_seed import RMSpropEpsInRoot
 from optimlab.optim.schedules import cosine_warmup, metric_mode, one_cycle, reduce_on_plateau
 from optimlab.optim.warmup import LinearWarmup
 
@@ -21,6 +22,7 @@ __all__ = [
     "InverseTimeLR",
     "LinearWarmup",
     "PolynomialDecayLR",
+    "RMSpropEpsInRoot",
     "ScheduleLength",
     "WarmupCosineLR",
     "build_lr_scheduler",

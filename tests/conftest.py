@@ -28,8 +28,7 @@ def tiny_fashion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fashion_mnist(tmp_path_factory.mktemp("fashion"))
 
 
-def fast_overrides(data_dir: Path) -> list[str]:
-    """Tiny data, one short epoch, no progress bar: a whole run in about a second."""
+def tiny_fashion_overrides(data_dir: Path) -> list[str]:
     return [
         f"datamodule.data_dir={data_dir}",
         "datamodule.system_dir=null",
@@ -37,6 +36,13 @@ def fast_overrides(data_dir: Path) -> list[str]:
         "datamodule.val_size=100",
         "datamodule.batch_size=50",
         "datamodule.eval_batch_size=100",
+    ]
+
+
+def fast_overrides(data_dir: Path) -> list[str]:
+    """Tiny data, one short epoch, no progress bar: a whole run in about a second."""
+    return [
+        *tiny_fashion_overrides(data_dir),
         "trainer.max_epochs=2",
         "trainer.accelerator=cpu",
         "trainer.enable_model_summary=false",
@@ -50,13 +56,17 @@ ComposeFn = Callable[..., DictConfig]
 
 @pytest.fixture
 def compose_train(tmp_path: Path, tiny_fashion_dir: Path) -> ComposeFn:
-    """compose_train(*overrides) -> the train config of a fast run writing into tmp_path."""
+    """compose_train(*overrides) -> the train config of a fast run writing into tmp_path.
+
+    The tiny Fashion-MNIST is the data unless the overrides pick another datamodule.
+    """
     made: list[bool] = []
 
     def _compose(
         *overrides: str, config_name: str = "train", output_dir: Path | None = None
     ) -> DictConfig:
         GlobalHydra.instance().clear()
+        other_data = any(o.startswith("datamodule=") for o in overrides)
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             base = (
                 fast_overrides(tiny_fashion_dir)
@@ -69,6 +79,9 @@ def compose_train(tmp_path: Path, tiny_fashion_dir: Path) -> ComposeFn:
                     "trainer.accelerator=cpu",
                 ]
             )
+            if other_data:
+                fashion = set(tiny_fashion_overrides(tiny_fashion_dir))
+                base = [o for o in base if o not in fashion and not o.startswith("datamodule.")]
             cfg = compose(config_name, overrides=[*base, *overrides], return_hydra_config=True)
         out = output_dir or tmp_path / f"run{len(made)}"
         made.append(True)

@@ -5,14 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
-POOLS: dict[str, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
-
-
-def _choice(kind: str, value: str, options: dict[str, type[nn.Module]]) -> type[nn.Module]:
-    if value not in options:
-        raise ValueError(f"unknown {kind} {value!r}; choose one of {sorted(options)}")
-    return options[value]
+from optimlab.models.init import initialize
+from optimlab.models.layers import ACTIVATIONS, POOLS, choose
 
 
 class LeNet(nn.Module):
@@ -31,10 +25,12 @@ class LeNet(nn.Module):
         num_classes: int = 10,
         activation: str = "relu",
         pool: str = "max",
+        init: str = "default",
+        init_std: float = 0.01,
     ) -> None:
         super().__init__()
-        act = _choice("activation", activation, ACTIVATIONS)
-        pool_cls = _choice("pool", pool, POOLS)
+        act = choose("activation", activation, ACTIVATIONS)
+        pool_cls = choose("pool", pool, POOLS)
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel_size=5, padding=2),
             act(),
@@ -53,6 +49,7 @@ class LeNet(nn.Module):
             act(),
             nn.Linear(84, num_classes),
         )
+        initialize(self, init, std=init_std)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.classifier(self.features(x))

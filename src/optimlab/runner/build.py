@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -36,16 +37,34 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> OptimTask:
     if model_task != spec.task:
         raise ValueError(
             f"model {model_cls.__name__} is a {model_task} model but datamodule "
-            f"{type(datamodule).__name__} is {spec.task} data; pick a {spec.task} model"
+            f"{type(datamodule).__name__} holds {spec.task} data; pick a {spec.task} model "
+            f"({', '.join(models_for(spec.task))})"
         )
-    net = {**to_dict(cfg.model), **spec.model_kwargs()}
-    task_cls = TASKS[spec.task]
-    return task_cls(
-        net=net,
+    options = to_dict(cfg.get("task"))
+    kwargs: dict[str, Any] = {"log_grad_norm": options.get("log_grad_norm", True)}
+    if spec.task == "classification":
+        kwargs["num_classes"] = spec.num_classes
+    else:
+        kwargs["loss"] = options.get("regression_loss", "mse")
+    return TASKS[spec.task](
+        net={**to_dict(cfg.model), **spec.model_kwargs()},
         optimizer=to_dict(cfg.optimizer),
         scheduler=to_dict(cfg.get("scheduler")) or None,
-        num_classes=spec.num_classes,
+        **kwargs,
     )
+
+
+def models_for(task: str) -> list[str]:
+    """The model config names whose network does ``task`` (for error messages)."""
+    from omegaconf import OmegaConf
+
+    model_dir = Path(__file__).resolve().parents[3] / "conf" / "model"
+    names = []
+    for path in sorted(model_dir.glob("*.yaml")):
+        target = OmegaConf.load(path).get("_target_")
+        if target and getattr(get_class(target), "task", None) == task:
+            names.append(f"model={path.stem}")
+    return names
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:

@@ -2,7 +2,11 @@
 
 from optimlab.tasks.base import OptimTask
 from optimlab.tasks.classification import ClassificationTask
+from optimlab.tasks.regression import RegressionTask
 
-TASKS: dict[str, type[OptimTask]] = {ClassificationTask.kind: ClassificationTask}
+TASKS: dict[str, type[OptimTask]] = {
+    ClassificationTask.kind: ClassificationTask,
+    RegressionTask.kind: RegressionTask,
+}
 
-__all__ = ["TASKS", "ClassificationTask", "OptimTask"]
+__all__ = ["TASKS", "ClassificationTask", "OptimTask", "RegressionTask"]

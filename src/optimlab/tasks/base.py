@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
@@ -26,10 +27,12 @@ class OptimTask(L.LightningModule):
         net: nn.Module | Mapping[str, Any],
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
+        log_grad_norm: bool = True,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net"] if isinstance(net, nn.Module) else None)
         self.net = net if isinstance(net, nn.Module) else instantiate(net)
+        self.log_grad_norm = log_grad_norm
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x)
@@ -42,6 +45,15 @@ class OptimTask(L.LightningModule):
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        # Lightning calls this after accumulation and before clipping: the raw norm, so
+        # exploding gradients show in TensorBoard even when clipping hides them from the step
+        if self.log_grad_norm:
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            if grads:
+                norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0)
+                self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["optimlab_task"] = self.kind

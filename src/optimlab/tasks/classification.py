@@ -24,8 +24,9 @@ class ClassificationTask(OptimTask):
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
         num_classes: int = 10,
+        log_grad_norm: bool = True,
     ) -> None:
-        super().__init__(net, optimizer, scheduler)
+        super().__init__(net, optimizer, scheduler, log_grad_norm=log_grad_norm)
         self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")

@@ -1,0 +1,78 @@
+"""Regression: MSE (or the seeds' squared_loss / 2), with mse, rmse, mae and r2 per stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+
+from optimlab.tasks.base import OptimTask
+
+LOSSES = ("mse", "half_mse")
+
+
+def _metrics() -> MetricCollection:
+    return MetricCollection(
+        {
+            "mse": MeanSquaredError(),
+            "rmse": MeanSquaredError(squared=False),
+            "mae": MeanAbsoluteError(),
+            "r2": R2Score(),
+        }
+    )
+
+
+class RegressionTask(OptimTask):
+    """Logs <stage>/loss and <stage>/{mse, rmse, mae, r2} for train, val and test."""
+
+    kind = "regression"
+
+    def __init__(
+        self,
+        net: nn.Module | Mapping[str, Any],
+        optimizer: Mapping[str, Any],
+        scheduler: Mapping[str, Any] | None = None,
+        loss: str = "mse",
+        log_grad_norm: bool = True,
+    ) -> None:
+        if loss not in LOSSES:
+            raise ValueError(f"unknown regression loss {loss!r}; choose one of {list(LOSSES)}")
+        super().__init__(net, optimizer, scheduler, log_grad_norm=log_grad_norm)
+        self.loss_scale = 0.5 if loss == "half_mse" else 1.0
+        self.train_metrics = _metrics().clone(prefix="train/")
+        self.val_metrics = _metrics().clone(prefix="val/")
+        self.test_metrics = _metrics().clone(prefix="test/")
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str, metrics: MetricCollection) -> Tensor:
+        x, y = batch
+        prediction = self(x)
+        loss = self.loss_scale * F.mse_loss(prediction, y)
+        metrics.update(prediction.detach().reshape(-1), y.reshape(-1))
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train", self.train_metrics)
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val", self.val_metrics)
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test", self.test_metrics)
+
+    def _log_epoch(self, metrics: MetricCollection) -> None:
+        self.log_dict(metrics.compute())
+        metrics.reset()
+
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch(self.train_metrics)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch(self.val_metrics)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch(self.test_metrics)

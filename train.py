@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent
 os.environ.setdefault("OPTIMLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))  # works from a plain clone, installed or not
 
-from optimlab.runner.cli import run_or_exit  # noqa: E402
+from optimlab.runner.cli import check_group_choices, run_or_exit  # noqa: E402
 from optimlab.runner.resolvers import register_resolvers  # noqa: E402
 from optimlab.runner.train import train  # noqa: E402
 
@@ -25,4 +25,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    check_group_choices(sys.argv[1:], ROOT / "conf")
     main()

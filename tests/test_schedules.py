@@ -212,8 +212,8 @@ def sgdr(t: int, t0: int = 5, mult: int = 2, eta_min: float = 0.0) -> float:
 # closed form of each file's defaults: lr(t, run length T)
 CLOSED_FORMS = {
     "constant": lambda t, T: LR0,
-    "step": lambda t, T: LR0 * 0.5 ** (t // 10),
-    "multistep": lambda t, T: LR0 * 0.5 ** sum(t >= m for m in (15, 30)),
+    "step": lambda t, T: LR0 * 0.5 ** (t // 4),
+    "multistep": lambda t, T: LR0 * 0.5 ** sum(t >= m for m in (5, 8)),
     "exponential": lambda t, T: LR0 * 0.9**t,
     "inverse_time": lambda t, T: LR0 / (1 + 0.1 * t),
     "factor": lambda t, T: max(0.01, LR0 * 0.9**t),

@@ -31,9 +31,11 @@ def test_the_issue_lists_are_all_there() -> None:
 def test_every_optimizer_with_every_schedule_trains(
     compose_train, optimizer: str, scheduler: str
 ) -> None:
+    fit = ["scheduler.milestones=[1,2]"] if scheduler == "multistep" else []  # a 2-epoch run
     cfg = compose_train(
         f"optimizer={optimizer}",
         f"scheduler={scheduler}",
+        *fit,
         "trainer.limit_train_batches=3",
         "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1",
@@ -48,9 +50,11 @@ def test_every_optimizer_with_every_schedule_trains(
 @pytest.mark.parametrize("scheduler", [s for s in SCHEDULERS if s != "none"])
 def test_every_schedule_trains_behind_a_warmup(compose_train, scheduler: str) -> None:
     """One warm-up epoch (3 steps, or 1 step for per-epoch schedules), then the schedule."""
+    fit = ["scheduler.milestones=[1,2]"] if scheduler == "multistep" else []  # a 2-epoch run
     cfg = compose_train(
         "optimizer=momentum",
         f"scheduler={scheduler}",
+        *fit,
         "scheduler.warmup_epochs=1",
         "scheduler.warmup_start_lr=0.0",
         "trainer.limit_train_batches=3",

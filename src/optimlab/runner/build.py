@@ -10,6 +10,7 @@ import lightning as L
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.tasks import TASKS, OptimTask
 
 
@@ -70,4 +71,5 @@ def models_for(task: str) -> list[str]:
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
+    overrides.setdefault("plugins", [AtomicCheckpointIO()])  # no half-written checkpoints
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)

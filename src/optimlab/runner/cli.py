@@ -5,18 +5,22 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
+from optimlab.callbacks.divergence import DivergedError
 from optimlab.data.errors import DataNotFoundError
 from optimlab.data.idx import IDXFormatError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-USER_ERRORS = (DataNotFoundError, IDXFormatError, ValueError, FileNotFoundError)
+USER_ERRORS = (DataNotFoundError, IDXFormatError, ValueError, FileNotFoundError, DivergedError)
+EXIT_BAD_INPUT = 2  # a setting or a file the user can fix
+EXIT_DIVERGED = 3  # the loss became NaN/inf
 
 
 def _user_error(error: BaseException) -> BaseException | None:
@@ -35,5 +39,26 @@ def run_or_exit(job: Callable[[DictConfig], T], cfg: DictConfig) -> T:
             raise
         message = " ".join(str(cause).split()) or type(cause).__name__
         log.debug("full traceback", exc_info=True)
-        print(f"error: {message}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        diverged = isinstance(cause, DivergedError)
+        print(f"{'diverged' if diverged else 'error'}: {message}", file=sys.stderr, flush=True)
+        sys.exit(EXIT_DIVERGED if diverged else EXIT_BAD_INPUT)
+
+
+def check_group_choices(argv: list[str], conf_dir: Path) -> None:
+    """Refuse ``group=unknown`` in one line naming the valid options (before Hydra composes)."""
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        key, value = arg.split("=", 1)
+        group = conf_dir / key.lstrip("+~")
+        if key.startswith("hydra") or not group.is_dir() or "(" in value or "*" in value:
+            continue
+        options = sorted(p.stem for p in group.glob("*.yaml"))
+        for choice in value.split(","):
+            if choice not in options and choice != "null":
+                print(
+                    f"error: {key}={choice} is not an option; valid: {', '.join(options)}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                sys.exit(EXIT_BAD_INPUT)

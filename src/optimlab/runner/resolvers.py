@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from omegaconf import OmegaConf
 
 from optimlab.optim.schedules import metric_mode
@@ -11,9 +13,15 @@ from optimlab.optim.schedules import metric_mode
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-+")
 
 
+MAX_TAG = 120  # file names stop at 255 bytes; a long override list is cut and hashed
+
+
 def run_tag(override_dirname: str) -> str:
     """``_optimizer-adam+scheduler-cosine_warmup`` from a run's overrides ('' if none)."""
     tag = "".join(c if c in _SAFE else "-" for c in override_dirname)
+    if len(tag) > MAX_TAG:
+        digest = hashlib.sha1(tag.encode()).hexdigest()[:8]
+        tag = f"{tag[:MAX_TAG]}...{digest}"
     return f"_{tag}" if tag else ""
 
 

@@ -1,0 +1,262 @@
+"""Bad input refused up front, divergence handled, exact resume, atomic and separate outputs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, fast_overrides
+from optimlab.callbacks.divergence import DivergedError
+from optimlab.runner.checkpoint_io import AtomicCheckpointIO
+from optimlab.runner.cli import EXIT_BAD_INPUT, run_or_exit
+from optimlab.runner.preflight import ConfigError, preflight
+from optimlab.runner.train import read_result, train
+from tb import read_scalars
+
+# (overrides, words the one-line message must contain)
+BAD_INPUTS = [
+    (["optimizer.lr=0"], ["optimizer.lr must be > 0"]),
+    (["optimizer=adam", "optimizer.lr=-0.001"], ["optimizer.lr must be > 0"]),
+    (["optimizer=momentum", "optimizer.momentum=1.0"], ["momentum", "[0, 1)"]),
+    (["optimizer=adam", "optimizer.betas=[0.9,1.2]"], ["betas", "[0, 1)"]),
+    (["optimizer.weight_decay=-0.1"], ["weight_decay must be >= 0"]),
+    (["optimizer=sgd", "optimizer.nesterov=true"], ["nesterov", "momentum > 0"]),
+    (["scheduler=cosine_warmup", "scheduler.warmup_epochs=3"], ["longer than the whole run"]),
+    (["scheduler=step", "scheduler.warmup_steps=5"], ["longer than the whole run"]),
+    (["scheduler=multistep", "scheduler.milestones=[2,1]"], ["milestones must be increasing"]),
+    (["scheduler=multistep", "scheduler.milestones=[1,9]"], ["beyond the run"]),
+    (["scheduler=plateau", "scheduler.monitor=val/accuracy"], ["val/accuracy", "not logged"]),
+    (["scheduler=step", "scheduler.gamma=0"], ["gamma must be > 0"]),
+    (["scheduler=step", "scheduler.interval=batch"], ["interval must be one of"]),
+    (["datamodule=airfoil", "model=lenet"], ["classification model", "model=linear"]),
+    (["model=mlp"], ["regression model", "model=lenet"]),
+    (["datamodule.batch_size=0"], ["batch_size must be a positive integer"]),
+    (["datamodule.batch_size=70000"], ["larger than the training split"]),
+    (
+        ["datamodule=airfoil", "model=linear", "datamodule.batch_size=2000"],
+        ["larger than the training split"],
+    ),
+    (["datamodule.val_size=-5"], ["val_size"]),
+    (["trainer.max_epochs=0"], ["max_epochs must be > 0"]),
+    (["trainer.log_every_n_steps=0"], ["log_every_n_steps must be >= 1"]),
+    (["trainer.gradient_clip_val=-1"], ["gradient_clip_val must be >= 0"]),
+    (["ckpt_path=/no/such/run/last.ckpt"], ["ckpt_path", "does not exist"]),
+    (["resume=/no/such/run"], ["not a run directory"]),
+    (["optimized_metric=val/accuracy"], ["optimized_metric", "not logged"]),
+    (["model.init=glorot"], ["model.init", "unknown"]),
+    (["model=cnn", "model.dropout=1.5"], ["dropout must be in [0, 1)"]),
+    (["seed=-3"], ["seed must be"]),
+]
+
+
+@pytest.mark.parametrize(("overrides", "words"), BAD_INPUTS, ids=lambda v: " ".join(v))
+def test_bad_input_is_one_line_and_exit_2_before_anything_runs(
+    compose_train, capsys, tmp_path: Path, overrides: list[str], words: list[str]
+) -> None:
+    cfg = compose_train(*overrides)
+    with pytest.raises(SystemExit) as exit_info:
+        run_or_exit(preflight, cfg)
+    assert exit_info.value.code == EXIT_BAD_INPUT
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+    assert not Path(cfg.paths.output_dir).exists()  # nothing written
+
+
+def test_the_table_covers_at_least_twenty_cases() -> None:
+    assert len(BAD_INPUTS) >= 20
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests"), **(env or {})},
+    )
+
+
+def cli_args(data_dir: Path, log_dir: Path) -> list[str]:
+    return [*fast_overrides(data_dir), f"paths.log_dir={log_dir}", "hydra.job.chdir=false"]
+
+
+def test_cli_refuses_before_writing_any_directory(tiny_fashion_dir: Path, tmp_path: Path) -> None:
+    result = run_cli(*cli_args(tiny_fashion_dir, tmp_path / "logs"), "optimizer.lr=-1")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: optimizer.lr must be > 0")
+    assert not (tmp_path / "logs").exists()
+    unknown = run_cli("optimizer=adamm", f"paths.log_dir={tmp_path / 'logs'}")
+    assert unknown.returncode == 2
+    assert "optimizer=adamm is not an option; valid: adadelta" in unknown.stderr
+    sweep = run_cli("-m", *cli_args(tiny_fashion_dir, tmp_path / "logs"), "optimizer.lr=0.1,0")
+    assert sweep.returncode == 2 and "in a sweep job: optimizer.lr=0" in sweep.stderr
+    assert not (tmp_path / "logs").exists()
+
+
+def test_wrong_files_in_data_dir_are_named(compose_train, tmp_path: Path) -> None:
+    (tmp_path / "wrong").mkdir()
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
+        (tmp_path / "wrong" / name).write_bytes(b"these are not images")
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (tmp_path / "wrong" / name).write_bytes(b"nor labels")
+    cfg = compose_train(f"datamodule.data_dir={tmp_path / 'wrong'}")
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*not a uint8 IDX file"):
+        train(cfg)
+
+
+# ------------------------------------------------------------------ divergence
+
+
+def test_nan_stops_a_single_run_naming_step_and_lr(compose_train) -> None:
+    cfg = compose_train("optimizer.lr=1e12", "trainer.max_epochs=3")
+    with pytest.raises(DivergedError) as error:
+        train(cfg)
+    message = str(error.value)
+    assert "at step" in message and "lr 1e+12" in message and "gradient_clip_val" in message
+    assert read_result(Path(cfg.paths.output_dir))["status"] == "diverged"
+
+
+def test_nan_in_a_sweep_is_recorded_and_the_sweep_goes_on(
+    tiny_fashion_dir: Path, tmp_path: Path
+) -> None:
+    single = run_cli(*cli_args(tiny_fashion_dir, tmp_path / "one"), "optimizer.lr=1e12")
+    assert single.returncode == 3
+    assert single.stderr.strip().splitlines()[-1].startswith("diverged: the loss became nan")
+
+    sweep = run_cli("-m", *cli_args(tiny_fashion_dir, tmp_path / "logs"), "optimizer.lr=1e12,0.1")
+    assert sweep.returncode == 0, sweep.stderr[-2000:]
+    (sweep_dir,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    summary = (sweep_dir / "summary.csv").read_text().splitlines()
+    assert summary[0] == "job,status,metric"
+    rows = [line.split(",") for line in summary[1:]]
+    assert [(r[0][:2], r[1]) for r in rows] == [("0_", "diverged"), ("1_", "finished")]
+    assert rows[0][2] == "" and 0.0 <= float(rows[1][2]) <= 1.0  # val/acc of the finished job
+    assert "diverged" in sweep.stdout and "finished" in sweep.stdout
+
+
+# ------------------------------------------------------------------ resume
+
+
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        ["scheduler=cosine_warmup", "scheduler.warmup_steps=5"],  # per step, with warm-up
+        ["scheduler=step", "scheduler.step_size=1", "scheduler.warmup_epochs=1"],  # per epoch
+        ["scheduler=plateau", "scheduler.patience=0", "scheduler.factor=0.5"],  # on val/loss
+    ],
+    ids=["per-step", "per-epoch", "plateau"],
+)
+def test_killed_mid_epoch_resumes_to_the_same_weights(
+    compose_train, tiny_fashion_dir: Path, tmp_path: Path, schedule: list[str]
+) -> None:
+    common = ["optimizer=momentum", *schedule, "trainer.max_epochs=3", "test=false"]
+    straight = compose_train(*common, output_dir=tmp_path / "straight")
+    train(straight)
+
+    killed = run_cli(
+        *cli_args(tiny_fashion_dir, tmp_path / "logs"),
+        *common,
+        "+callbacks.crash._target_=interrupts.KillAtStep",
+        "+callbacks.crash.step=15",  # the middle of epoch 2 (10 steps per epoch)
+        env={"OPTIMLAB_TEST_KILL": "1"},
+    )
+    assert killed.returncode == -9  # SIGKILL
+    (run_dir,) = (tmp_path / "logs" / "train" / "runs").iterdir()
+    assert (
+        torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"] == 10
+    )
+
+    resumed = compose_train(
+        f"resume={run_dir}", "trainer.max_epochs=3", output_dir=tmp_path / "resumed"
+    )
+    train(resumed)
+
+    final = torch.load(tmp_path / "resumed" / "checkpoints" / "last.ckpt", weights_only=False)
+    expected = torch.load(tmp_path / "straight" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert final["global_step"] == expected["global_step"] == 30
+    for key, value in expected["state_dict"].items():
+        assert torch.equal(final["state_dict"][key], value), key  # bit for bit on CPU
+    straight_lr = dict(read_scalars(tmp_path / "straight")["train/lr"])
+    resumed_lr = dict(read_scalars(tmp_path / "resumed")["train/lr"])
+    assert sorted(resumed_lr) == list(range(10, 30))
+    assert resumed_lr == pytest.approx({s: straight_lr[s] for s in resumed_lr}, rel=1e-12)
+
+
+def test_a_checkpoint_from_another_setup_is_refused(compose_train, tmp_path: Path) -> None:
+    first = compose_train("trainer.max_epochs=1", "test=false", output_dir=tmp_path / "a")
+    train(first)
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    other = compose_train("optimizer=adam", f"ckpt_path={last}", output_dir=tmp_path / "b")
+    differs = r"optimizer\._target_: torch\.optim\.SGD -> torch\.optim\.Adam"
+    with pytest.raises(ConfigError, match=differs):
+        train(other)
+
+
+def test_finished_sweep_jobs_are_not_rerun(tiny_fashion_dir: Path, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    args = ["-m", *cli_args(tiny_fashion_dir, tmp_path), "optimizer=sgd,adam"]
+    first = run_cli(*args, f"hydra.sweep.dir={sweep_dir}")
+    assert first.returncode == 0, first.stderr[-2000:]
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name[0].isdigit())
+    (jobs[1] / "result.json").unlink()  # as if the sweep was killed during job 1
+    checkpoint = jobs[0] / "checkpoints" / "last.ckpt"
+    stamp = checkpoint.stat().st_mtime_ns
+    again = run_cli(*args, f"hydra.sweep.dir={sweep_dir}")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{jobs[0]} already finished: skipped" in again.stdout
+    assert checkpoint.stat().st_mtime_ns == stamp  # job 0 untouched
+    assert read_result(jobs[1])["status"] == "finished"
+
+
+# ------------------------------------------------------------------ outputs
+
+
+def test_a_crash_while_saving_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch) -> None:
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"step": 1}, target)
+
+    def crash(obj, f, *args, **kwargs):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        io.save_checkpoint({"step": 2}, target)
+    monkeypatch.undo()
+    assert torch.load(target, weights_only=False) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_runs_started_together_get_their_own_directories(
+    tiny_fashion_dir: Path, tmp_path: Path
+) -> None:
+    args = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        *cli_args(tiny_fashion_dir, tmp_path),
+        "trainer.max_epochs=1",
+        "hydra.run.dir=" + str(tmp_path / "same"),  # both ask for the very same directory
+    ]
+    procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    dirs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("same"))
+    assert dirs == ["same", "same-2"]
+    writers = []
+    for name in dirs:
+        assert (tmp_path / name / "checkpoints" / "last.ckpt").is_file()
+        # event files are named events.out.tfevents.<time>.<host>.<pid>.<n>
+        pids = {p.name.split(".")[-2] for p in (tmp_path / name / "tensorboard").glob("events.*")}
+        assert len(pids) == 1  # one process wrote this directory
+        writers.append(pids.pop())
+    assert writers[0] != writers[1]
+    assert any(str(tmp_path / "same-2") in out for out in outputs)

@@ -161,3 +161,30 @@ def test_training_batches_are_normalized_floats(tiny_fashion_dir: Path) -> None:
     assert x.dtype == torch.float32 and x.shape == (64, 1, 28, 28)
     assert y.dtype == torch.int64
     assert len(dm.train_dataloader()) == 8  # ceil(500 / 64)
+
+
+def test_a_partial_copy_in_data_dir_is_named_not_skipped(tmp_path: Path) -> None:
+    write_fashion_mnist(tmp_path / "full")
+    (tmp_path / "partial").mkdir()
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"):
+        (tmp_path / "partial" / name).write_bytes((tmp_path / "full" / name).read_bytes())
+    dm = _datamodule(tmp_path / "partial", system_dir=str(tmp_path / "full"))
+    with pytest.raises(ValueError, match=r"only some of the Fashion-MNIST files.*t10k-images"):
+        dm.prepare_data()
+
+
+def test_a_failed_download_leaves_no_partial_file(tmp_path: Path, monkeypatch) -> None:
+    import torchvision.datasets
+
+    class HalfDownload:
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            raw = Path(root) / "FashionMNIST" / "raw"
+            raw.mkdir(parents=True, exist_ok=True)
+            (raw / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b half of it")
+            raise RuntimeError("Connection reset by peer")
+
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", HalfDownload)
+    dm = _datamodule(tmp_path / "data", download=True)
+    with pytest.raises(DataNotFoundError, match="Connection reset by peer"):
+        dm.prepare_data()
+    assert list((tmp_path / "data").iterdir()) == []

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from optimlab.data.batches import EpochSampler, TensorBatchLoader
-from optimlab.data.errors import DataNotFoundError
+from optimlab.data.errors import ChecksumError, DataNotFoundError
 
 FILE_NAME = "airfoil_self_noise.dat"
 SHA1 = "76e5be1548fd8222e5074cf0faae75edff8cf93f"  # the copy d2l (and this package) uses
@@ -39,10 +39,6 @@ class RegressionSpec:
 
     def model_kwargs(self) -> dict[str, int]:
         return {"in_features": self.in_features, "out_features": self.out_features}
-
-
-class ChecksumError(ValueError):
-    """A data file is not the one expected (truncated, corrupt or another version)."""
 
 
 def sha1_of(path: Path) -> str:

@@ -1,7 +1,8 @@
 """Batches served straight from tensors held in memory.
 
 The whole split lives in one uint8 tensor; a batch is one index operation plus a
-vectorized transform, so there is no per-sample Python work and no worker process.
+vectorized augmentation and transform, so there is no per-sample Python work and no
+worker process.
 """
 
 from __future__ import annotations
@@ -9,10 +10,24 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 from torch import Tensor
 
+from optimlab.data.augment import BatchAugment
+
 BatchTransform = Callable[[Tensor], Tensor]
+
+# Streams of random numbers drawn per (seed, epoch, rank); a new use gets a new number.
+AUGMENT_STREAM = 1
+_SEED_BITS = 64
+
+
+def derived_generator(*keys: int) -> torch.Generator:
+    """A CPU generator seeded by mixing ``keys`` (numpy's SeedSequence: no overlaps)."""
+    entropy = [key % 2**_SEED_BITS for key in keys]  # SeedSequence takes non-negative ints
+    (state,) = np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)
+    return torch.Generator().manual_seed(int(state))
 
 
 class EpochSampler:
@@ -44,6 +59,10 @@ class EpochSampler:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def generator(self, stream: int) -> torch.Generator:
+        """Random numbers that depend only on (seed, epoch, rank, stream): resume-safe."""
+        return derived_generator(self.seed, self.epoch, self.rank, stream)
+
     @property
     def shard_size(self) -> int:
         return math.ceil(self.num_samples / self.world_size)
@@ -63,8 +82,11 @@ class EpochSampler:
 class TensorBatchLoader:
     """An iterable of (inputs, targets) batches cut from in-memory tensors.
 
-    Lightning looks for a DataLoader's ``sampler`` (to call ``set_epoch``) and
-    ``batch_sampler`` attributes; this class has both.
+    ``augment`` (training only) sees the raw uint8 batch and a generator seeded from the
+    sampler's (seed, epoch, rank), so augmented epochs are reproducible and survive a
+    resume; ``transform`` (normalization) runs after it. Lightning looks for a
+    DataLoader's ``sampler`` (to call ``set_epoch``) and ``batch_sampler`` attributes;
+    this class has both.
     """
 
     batch_sampler = None
@@ -77,6 +99,7 @@ class TensorBatchLoader:
         batch_size: int,
         sampler: EpochSampler,
         transform: BatchTransform | None = None,
+        augment: BatchAugment | None = None,
         drop_last: bool = False,
     ) -> None:
         if batch_size <= 0:
@@ -88,6 +111,7 @@ class TensorBatchLoader:
         self.batch_size = batch_size
         self.sampler = sampler
         self.transform = transform
+        self.augment = augment
         self.drop_last = drop_last
 
     def __len__(self) -> int:
@@ -96,9 +120,12 @@ class TensorBatchLoader:
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.sampler.indices().to(self.inputs.device)
+        generator = self.sampler.generator(AUGMENT_STREAM) if self.augment else None
         for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
             inputs = self.inputs[index]
+            if self.augment is not None:
+                inputs = self.augment(inputs, generator)  # type: ignore[arg-type]
             if self.transform is not None:
                 inputs = self.transform(inputs)
             yield inputs, self.targets[index]

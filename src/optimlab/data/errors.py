@@ -3,3 +3,11 @@
 
 class DataNotFoundError(FileNotFoundError):
     """The data set is in none of the places we look, and could not be downloaded."""
+
+
+class DataFormatError(ValueError):
+    """The files are there but do not hold what their format promises."""
+
+
+class ChecksumError(DataFormatError):
+    """A file's checksum differs from the official one (truncated or corrupt download)."""

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from optimlab.data.errors import DataNotFoundError
+from optimlab.data.augment import AugmentOptions
+from optimlab.data.download import download_atomically
+from optimlab.data.errors import DataFormatError, DataNotFoundError
 from optimlab.data.idx import read_idx
 from optimlab.data.in_memory import ImageSpec, InMemoryImageDataModule
 
@@ -54,8 +57,9 @@ class FashionMNISTDataModule(InMemoryImageDataModule):
         batch_size: int = 256,
         eval_batch_size: int = 1024,
         val_size: int = 5000,
-        mean: Sequence[float] = (0.2860,),
-        std: Sequence[float] = (0.3530,),
+        mean: Sequence[float] | None = (0.2860,),
+        std: Sequence[float] | None = (0.3530,),
+        augment: AugmentOptions | Mapping[str, Any] | None = None,
         seed: int | None = 0,
         split_seed: int = 0,
         drop_last: bool = False,
@@ -66,6 +70,7 @@ class FashionMNISTDataModule(InMemoryImageDataModule):
             val_size=val_size,
             mean=mean,
             std=std,
+            augment=augment,
             seed=seed,
             split_seed=split_seed,
             drop_last=drop_last,
@@ -82,16 +87,32 @@ class FashionMNISTDataModule(InMemoryImageDataModule):
         found = [self.data_dir, self.data_dir / "fashion-mnist", self._download_dir]
         return [*found, self.system_dir] if self.system_dir else found
 
+    def _refuse_partial_copy(self) -> None:
+        """Some but not all files in data_dir is a broken copy, not a missing one: say so."""
+        names = [name for pair in FILES.values() for name in pair]
+        for directory in self._candidates()[:-1] if self.system_dir else self._candidates():
+            present = [name for name in names if _file_in(directory, name)]
+            if present and len(present) < len(names):
+                missing = ", ".join(sorted(set(names) - set(present)))
+                raise DataFormatError(
+                    f"{directory} holds only some of the Fashion-MNIST files (missing: {missing}); "
+                    "add them, or remove the others so the data is found elsewhere"
+                )
+
     def prepare_data(self) -> None:
+        self._refuse_partial_copy()
         if find_raw_dir(self._candidates()) is None and self.download:
             self._fetch()
 
     def _fetch(self) -> None:
         from torchvision.datasets import FashionMNIST  # checks each file's md5
 
-        try:
+        def fetch(root: Path) -> None:
             for train in (True, False):
-                FashionMNIST(root=str(self.data_dir), train=train, download=True)
+                FashionMNIST(root=str(root), train=train, download=True)
+
+        try:
+            download_atomically(self.data_dir, fetch, produced="FashionMNIST")
         except Exception as error:  # no network, a mirror down, a checksum mismatch
             reason = " ".join(str(error).split())  # torchvision's message spans lines
             raise self._not_found(f"the download failed ({reason})") from error
@@ -106,6 +127,7 @@ class FashionMNISTDataModule(InMemoryImageDataModule):
         )
 
     def load_split(self, split: str) -> tuple[Tensor, Tensor]:
+        self._refuse_partial_copy()
         raw_dir = find_raw_dir(self._candidates())
         if raw_dir is None:
             why = "no download was tried" if not self.download else "it has not been downloaded"

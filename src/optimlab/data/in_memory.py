@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 
+from optimlab.data.augment import AugmentOptions, BatchAugment, build_augment
 from optimlab.data.batches import EpochSampler, TensorBatchLoader
-from optimlab.data.transforms import NormalizeImages
+from optimlab.data.transforms import NormalizeImages, channel_stats
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class InMemoryImageDataModule(L.LightningDataModule):
     """Loads each split once, holds it as uint8 (N, C, H, W), serves batches by indexing.
 
     Subclasses say where the pixels come from (``load_split``); this class owns the
-    validation split, normalization, sharding and device placement.
+    validation split, augmentation of training batches, normalization, sharding and
+    device placement. ``mean``/``std`` of None mean "measure them on the training split".
     """
 
     spec: ImageSpec
@@ -47,8 +50,9 @@ class InMemoryImageDataModule(L.LightningDataModule):
         batch_size: int,
         eval_batch_size: int,
         val_size: int,
-        mean: Sequence[float],
-        std: Sequence[float],
+        mean: Sequence[float] | None,
+        std: Sequence[float] | None,
+        augment: AugmentOptions | Mapping[str, Any] | None = None,
         seed: int | None = 0,
         split_seed: int = 0,
         drop_last: bool = False,
@@ -61,6 +65,11 @@ class InMemoryImageDataModule(L.LightningDataModule):
             )
         if val_size < 0:
             raise ValueError(f"datamodule.val_size must be >= 0, got {val_size}")
+        if (mean is None) != (std is None):
+            raise ValueError(
+                "set both datamodule.mean and datamodule.std, or both to null "
+                "(null: measured on the training split)"
+            )
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.val_size = val_size
@@ -68,13 +77,33 @@ class InMemoryImageDataModule(L.LightningDataModule):
         self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
         self.split_seed = split_seed
         self.drop_last = drop_last
-        self.normalize = NormalizeImages(mean, std)
+        self.augment: BatchAugment | None = build_augment(augment)
+        self._mean_std = (list(mean), list(std)) if mean is not None and std is not None else None
+        self._normalize: NormalizeImages | None = None
         self._splits: dict[str, tuple[Tensor, Tensor]] = {}
         self._device_cache: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
 
     def load_split(self, split: str) -> tuple[Tensor, Tensor]:
         """Return (uint8 images (N, C, H, W), int64 labels) of ``train`` or ``test``."""
         raise NotImplementedError
+
+    def training_stats(self) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of the training split (for ``mean: null``)."""
+        return channel_stats(self.load_split("train")[0])
+
+    @property
+    def normalize(self) -> NormalizeImages:
+        """The per-channel normalization, measuring the statistics first when asked to."""
+        if self._normalize is None:
+            mean, std = self._mean_std or self.training_stats()
+            channels = self.spec.in_channels
+            if len(mean) != channels:
+                raise ValueError(
+                    f"datamodule.mean/std have {len(mean)} values but the images have "
+                    f"{channels} channel(s); give one per channel, or null to measure them"
+                )
+            self._normalize = NormalizeImages(mean, std)
+        return self._normalize
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit", "validate") and "train" not in self._splits:
@@ -103,7 +132,9 @@ class InMemoryImageDataModule(L.LightningDataModule):
             self._device_cache[key] = (images.to(device), labels.to(device))
         return self._device_cache[key]
 
-    def _loader(self, split: str, *, batch_size: int, shuffle: bool) -> TensorBatchLoader:
+    def _loader(
+        self, split: str, *, batch_size: int, shuffle: bool, augment: BatchAugment | None = None
+    ) -> TensorBatchLoader:
         trainer = self.trainer
         device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
         rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
@@ -117,11 +148,12 @@ class InMemoryImageDataModule(L.LightningDataModule):
             batch_size=batch_size,
             sampler=sampler,
             transform=self.normalize,
+            augment=augment,
             drop_last=self.drop_last and shuffle,
         )
 
     def train_dataloader(self) -> TensorBatchLoader:
-        return self._loader("train", batch_size=self.batch_size, shuffle=True)
+        return self._loader("train", batch_size=self.batch_size, shuffle=True, augment=self.augment)
 
     def val_dataloader(self) -> TensorBatchLoader:
         return self._loader("val", batch_size=self.eval_batch_size, shuffle=False)

@@ -27,3 +27,25 @@ class NormalizeImages:
             self._scale = self._scale.to(images.device)
             self._shift = self._shift.to(images.device)
         return torch.addcmul(self._shift, images.float(), self._scale)
+
+
+_LEVELS = 256  # uint8 pixel values
+
+
+def channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of uint8 images (N, C, H, W), on the [0, 1] scale.
+
+    Exact and cheap in memory: a 256-bin histogram per channel instead of a float copy.
+    """
+    if images.dtype != torch.uint8 or images.ndim != 4 or len(images) == 0:
+        raise ValueError(f"expected uint8 images (N, C, H, W), got {images.dtype} {images.shape}")
+    levels = torch.arange(_LEVELS, dtype=torch.float64) / (_LEVELS - 1)
+    means, stds = [], []
+    for channel in range(images.shape[1]):
+        counts = torch.bincount(images[:, channel].reshape(-1), minlength=_LEVELS).double()
+        total = counts.sum()
+        mean = (counts * levels).sum() / total
+        var = (counts * (levels - mean) ** 2).sum() / total
+        means.append(float(mean))
+        stds.append(float(var.sqrt()))
+    return means, stds

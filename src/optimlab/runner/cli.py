@@ -53,7 +53,7 @@ def check_group_choices(argv: list[str], conf_dir: Path) -> None:
         group = conf_dir / key.lstrip("+~")
         if key.startswith("hydra") or not group.is_dir() or "(" in value or "*" in value:
             continue
-        options = sorted(p.stem for p in group.glob("*.yaml"))
+        options = sorted(str(p.relative_to(group).with_suffix("")) for p in group.rglob("*.yaml"))
         for choice in value.split(","):
             if choice not in options and choice != "null":
                 print(

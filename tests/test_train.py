@@ -68,6 +68,22 @@ def test_every_schedule_trains_behind_a_warmup(compose_train, scheduler: str) ->
     assert max(lrs) > 0.0
 
 
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_every_optimizer_checkpoint_loads_safely(compose_train, optimizer: str) -> None:
+    """Testing reloads best.ckpt with torch.load(weights_only=True): only plain types inside."""
+    cfg = compose_train(
+        f"optimizer={optimizer}",
+        "scheduler=multistep",
+        "scheduler.milestones=[1]",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "~logger",
+    )
+    assert "test/acc" in train(cfg)
+
+
 def test_default_run_learns_and_logs_what_tensorboard_shows(compose_train) -> None:
     cfg = compose_train("trainer.max_epochs=3")
     metrics = train(cfg)

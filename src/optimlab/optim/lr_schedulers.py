@@ -108,7 +108,9 @@ def build_lr_scheduler(
     if "monitor" in wanted and lightning.get("monitor") is not None:
         context["monitor"] = lightning["monitor"]
     context = {k: v for k, v in context.items() if k in wanted and k not in schedule_cfg}
-    scheduler = instantiate({**schedule_cfg, "_partial_": True})(optimizer, **context)
+    scheduler = instantiate({**schedule_cfg, "_partial_": True, "_convert_": "all"})(
+        optimizer, **context
+    )
     plateau = isinstance(scheduler, ReduceLROnPlateau)
     if warmup_steps > 0:
         scheduler = LinearWarmup(

@@ -15,5 +15,7 @@ def build_optimizer(
     """Instantiate ``cfg`` (a Hydra ``_target_`` node) for ``params``."""
     if "_target_" not in cfg:
         raise ValueError("the optimizer config has no _target_; pick one with optimizer=<name>")
-    factory = instantiate({**cfg, "_partial_": True})
+    # _convert_=all: plain lists, not ListConfig, in param_groups, so checkpoints hold only
+    # types torch.load(weights_only=True) accepts
+    factory = instantiate({**cfg, "_partial_": True, "_convert_": "all"})
     return factory(params)

@@ -8,6 +8,8 @@ import math
 import os
 import sys
 import tempfile
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,64 @@ def _metrics(trainer: L.Trainer) -> dict[str, float]:
     return {name: float(value) for name, value in trainer.callback_metrics.items()}
 
 
+def _best_score(trainer: L.Trainer, metric: str | None) -> float | None:
+    """The optimized metric of best.ckpt (what test used), when a checkpoint monitors it."""
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and metric and callback.monitor == metric:
+        score = callback.best_model_score
+        return float(score) if score is not None else None
+    return None
+
+
+def _final_train_loss(fitted: dict[str, float]) -> float | None:
+    """The last epoch's mean training loss (the last step's if the task logs no epoch mean)."""
+    for name in ("train/loss_epoch", "train/loss_step", "train/loss"):
+        if name in fitted:
+            return fitted[name]
+    return None
+
+
+def _job_overrides() -> list[str]:
+    """This run's command-line overrides (a sweep job's own, with the sweep's fixed ones)."""
+    if not HydraConfig.initialized():
+        return []
+    return [str(o) for o in HydraConfig.get().overrides.task]
+
+
+def _run_record(
+    cfg: DictConfig, trainer: L.Trainer, started: float, *, diverged: bool = False
+) -> dict[str, Any]:
+    """What a summary table needs besides the metrics, so it never has to parse event files.
+
+    Called right after fit (or the divergence): testing replaces the trainer's logged metrics.
+    A diverged run's final loss is NaN (the last logged value may still be from before).
+    """
+    metric = cfg.get("optimized_metric")
+    return {
+        "optimized_metric": metric,
+        "best_value": _best_score(trainer, metric),
+        "final_train_loss": math.nan if diverged else _final_train_loss(_metrics(trainer)),
+        "epochs": trainer.current_epoch,  # completed epochs (the one in progress when diverged)
+        "steps": trainer.global_step,
+        "wall_time_s": round(time.time() - started, 3),
+        "started_at": datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
+        "overrides": _job_overrides(),
+    }
+
+
+def objective(metrics: dict[str, float], metric: str | None) -> float | None:
+    """The number a sweeper optimizes: the best epoch's ``metric`` (what best.ckpt scored).
+
+    None instead of NaN for a diverged run: hydra-optuna-sweeper (<= 1.3.0, optuna 2.10)
+    crashes the whole study on a NaN (hydra issue #2237), while a value it cannot convert
+    is recorded as a FAIL trial and the study goes on. The basic sweeper ignores the value.
+    """
+    if not metric:
+        return None
+    value = metrics.get(f"{metric}_best", metrics.get(metric))
+    return None if value is None or math.isnan(value) else float(value)
+
+
 def in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
@@ -50,6 +110,7 @@ def write_result(output_dir: Path, status: str, metrics: dict[str, float], **ext
     output_dir.mkdir(parents=True, exist_ok=True)
     record = {"status": status, "metrics": metrics, **extra}
     handle, temporary = tempfile.mkstemp(dir=output_dir, prefix=f".{RESULT_FILE}.")
+    os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide it from a lab mate's summary
     with os.fdopen(handle, "w") as f:
         json.dump(record, f, indent=2, allow_nan=True)
     os.replace(temporary, output_dir / RESULT_FILE)
@@ -89,6 +150,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         preflight(cfg)
         cfg = resume_config(cfg)
     preflight(cfg)
+    started = time.time()
     output_dir = Path(cfg.paths.output_dir)
     previous = read_result(output_dir)
     if previous and previous.get("status") == "finished" and cfg.get("skip_finished", True):
@@ -108,17 +170,23 @@ def train(cfg: DictConfig) -> dict[str, float]:
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         metrics = _metrics(trainer)
+        record = _run_record(cfg, trainer, started)
         best = _best_checkpoint(trainer)
         if cfg.get("test", True):
             trainer.test(task, datamodule=datamodule, ckpt_path=best)
             metrics.update(_metrics(trainer))
     except DivergedError as error:
-        write_result(output_dir, "diverged", {}, reason=str(error))
+        record = _run_record(cfg, trainer, started, diverged=True)
+        write_result(output_dir, "diverged", {}, reason=str(error), **record)
         if not in_sweep():
             raise
         print(f"diverged: {error}", file=sys.stderr, flush=True)
         return {str(cfg.get("optimized_metric")): math.nan}
-    write_result(output_dir, "finished", metrics)
+    record["wall_time_s"] = round(time.time() - started, 3)  # testing included
+    metric = cfg.get("optimized_metric")
+    if metric and record["best_value"] is not None:
+        metrics.setdefault(f"{metric}_best", record["best_value"])  # val/acc_best is logged
+    write_result(output_dir, "finished", metrics, **record)
     _report(cfg, metrics, best)
     return metrics
 

@@ -1,0 +1,57 @@
+"""Rows from the result.json each run writes: cheap enough to read at the end of every sweep."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from optimlab.analysis.table import RunRow, matching_test_metric
+
+RESULT_FILE = "result.json"  # written by optimlab.runner.train.write_result
+
+
+def read_result(run_dir: Path) -> dict[str, Any] | None:
+    """The run's result.json, or None while it runs (or when it crashed without one)."""
+    try:
+        return json.loads((run_dir / RESULT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def row_from_result(run_dir: Path, result: dict[str, Any] | None, metric: str | None) -> RunRow:
+    """A table row; ``metric`` is the sweep's optimized metric, used when result.json has none.
+
+    result.json files written before the summary fields existed still give status and metrics.
+    """
+    if result is None:
+        return RunRow(run=run_dir.name, metric=metric)
+    metrics = result.get("metrics") or {}
+    metric = result.get("optimized_metric") or metric
+    best = result.get("best_value")
+    if best is None and metric:
+        best = metrics.get(f"{metric}_best", metrics.get(metric))
+    test = metrics.get(matching_test_metric(metric) or "")
+    loss = result.get("final_train_loss", metrics.get("train/loss_epoch"))
+    return RunRow(
+        run=run_dir.name,
+        overrides=list(result.get("overrides") or []),
+        metric=metric,
+        best_val=best,
+        test=test,
+        final_train_loss=loss,
+        epochs=result.get("epochs"),
+        wall_time_s=result.get("wall_time_s"),
+        status=str(result.get("status", "unfinished")),
+    )
+
+
+def sweep_job_dirs(sweep_dir: Path) -> list[Path]:
+    """A sweep's job directories (<job number>_<overrides>), in job order."""
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.split("_", 1)[0].isdigit()]
+    return sorted(jobs, key=lambda p: (int(p.name.split("_", 1)[0]), p.name))
+
+
+def sweep_rows(sweep_dir: Path, metric: str | None) -> list[RunRow]:
+    """One row per job of a sweep, unfinished jobs included (they have no result.json)."""
+    return [row_from_result(job, read_result(job), metric) for job in sweep_job_dirs(sweep_dir)]

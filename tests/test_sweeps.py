@@ -1,0 +1,281 @@
+"""Sweeps: the summary table, jobs side by side (joblib), Optuna studies that persist and go on."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import multiprocessing
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import ROOT
+from optimlab.analysis import RunRow, to_markdown
+from optimlab.runner.hydra_callbacks import CLAIM_FILE, claim_directory, summarize_sweep
+from optimlab.runner.train import write_result
+
+with warnings.catch_warnings():  # optuna 2.10 (hydra-optuna-sweeper's pin) on SQLAlchemy 1.4
+    warnings.filterwarnings("ignore", message=".*Deprecated API features detected")
+    import optuna
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests"), **(env or {})},
+    )
+
+
+def tiny_args(data_dir: Path, log_dir: Path) -> list[str]:
+    """One epoch of 3 batches on the tiny data: a sweep job in about a second."""
+    return [
+        f"datamodule.data_dir={data_dir}",
+        "datamodule.system_dir=null",
+        "datamodule.download=false",
+        "datamodule.val_size=100",
+        "trainer.accelerator=cpu",
+        f"paths.log_dir={log_dir}",
+        "debug=default",  # 1 epoch, few batches, no sanity check; outputs/debug/
+        "trainer.limit_train_batches=3",
+    ]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name[0].isdigit()]
+    return sorted(jobs, key=lambda p: int(p.name.split("_", 1)[0]))
+
+
+# ------------------------------------------------------------------ summary table
+
+
+def _job(sweep: Path, name: str, status: str | None, **record) -> None:
+    (sweep / name).mkdir(parents=True)
+    if status:
+        write_result(sweep / name, status, record.pop("metrics", {}), **record)
+
+
+def test_summary_lists_every_job_with_status_and_only_the_swept_overrides(
+    tmp_path: Path, capsys
+) -> None:
+    fixed = ["datamodule.data_dir=/data", "trainer.max_epochs=3"]
+    _job(
+        tmp_path,
+        "0_optimizer-sgd",
+        "finished",
+        metrics={"val/acc": 0.8, "val/acc_best": 0.85, "test/acc": 0.84},
+        overrides=["optimizer=sgd", *fixed],
+        optimized_metric="val/acc",
+        best_value=0.85,
+        final_train_loss=0.4,
+        epochs=3,
+        wall_time_s=12.5,
+    )
+    _job(
+        tmp_path,
+        "1_optimizer-adam",
+        "diverged",
+        overrides=["optimizer=adam", *fixed],
+        optimized_metric="val/acc",
+        final_train_loss=math.nan,
+        epochs=1,
+        wall_time_s=3.0,
+    )
+    _job(tmp_path, "2_optimizer-adamw", None)  # still running (or killed): no result.json
+    _job(tmp_path, "10_optimizer-lion", "finished", metrics={"val/acc": 0.5})  # an old record
+
+    rows = summarize_sweep(tmp_path, "val/acc")
+
+    assert [r.run for r in rows] == [
+        "0_optimizer-sgd",
+        "1_optimizer-adam",
+        "2_optimizer-adamw",
+        "10_optimizer-lion",
+    ]  # job order, not string order
+    table = read_csv(tmp_path / "summary.csv")
+    assert list(table[0]) == [
+        "run",
+        "overrides",
+        "metric",
+        "best_val",
+        "test",
+        "final_train_loss",
+        "epochs",
+        "wall_time_s",
+        "status",
+    ]
+    assert table[0] == {
+        "run": "0_optimizer-sgd",
+        "overrides": "optimizer=sgd",  # the fixed ones are the same in every job: left out
+        "metric": "val/acc",
+        "best_val": "0.8500",
+        "test": "0.8400",
+        "final_train_loss": "0.4000",
+        "epochs": "3",
+        "wall_time_s": "12.5",
+        "status": "finished",
+    }
+    assert table[1]["status"] == "diverged" and table[1]["final_train_loss"] == "nan"
+    assert table[1]["best_val"] == "" and table[1]["test"] == ""
+    assert table[2]["status"] == "unfinished" and table[2]["metric"] == "val/acc"
+    assert table[3]["best_val"] == "0.5000"  # result.json from before the summary fields
+    markdown = (tmp_path / "summary.md").read_text()
+    assert markdown.startswith("| run | overrides | metric | best val | test |")
+    assert "| 1_optimizer-adam | optimizer=adam | val/acc | - | - | nan | 1 | 3.0 | diverged |" in (
+        markdown
+    )
+    assert markdown in capsys.readouterr().out  # printed too
+
+
+def test_markdown_escapes_pipes_and_a_single_run_shows_all_its_overrides() -> None:
+    row = RunRow(run="r", overrides=["a=1", "b=x|y"], status="finished")
+    assert "| r | a=1 b=x\\|y | - |" in to_markdown([row])
+
+
+# ------------------------------------------------------------------ directories
+
+
+def _claim(args: tuple[Path, Any]) -> str:
+    path, barrier = args
+    barrier.wait()
+    return str(claim_directory(path))
+
+
+def test_directories_claimed_at_the_same_moment_are_all_different(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    target = tmp_path / "2026-01-01_00-00-00"
+    with context.Manager() as manager:
+        barrier = manager.Barrier(6)
+        with context.Pool(6) as pool:
+            claimed = pool.map(_claim, [(target, barrier)] * 6)
+    assert len(set(claimed)) == 6
+    assert all((Path(p) / CLAIM_FILE).is_file() for p in claimed)
+
+
+def test_an_empty_directory_is_free_but_a_claimed_one_is_not(tmp_path: Path) -> None:
+    (tmp_path / "free").mkdir()
+    assert claim_directory(tmp_path / "free") == tmp_path / "free"
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / CLAIM_FILE).touch()  # claimed a moment ago, still empty otherwise
+    assert claim_directory(tmp_path / "taken") == tmp_path / "taken-2"
+
+
+# ------------------------------------------------------------------ sweeps
+
+
+def test_a_2x2_sweep_runs_two_jobs_at_once_and_writes_the_summary(
+    tiny_fashion_dir: Path, tmp_path: Path
+) -> None:
+    meet = tmp_path / "meet"
+    result = run_cli(
+        "-m",
+        "hydra/launcher=parallel",  # joblib, 2 jobs at once
+        "optimizer=sgd,momentum",
+        "scheduler=none,cosine_warmup",
+        *tiny_args(tiny_fashion_dir, tmp_path),
+        "+callbacks.meet._target_=probes.Rendezvous",  # each job waits for a second one
+        env={"OPTIMLAB_TEST_MEET_DIR": str(meet)},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    (sweep,) = (tmp_path / "debug" / "multiruns").iterdir()
+    jobs = job_dirs(sweep)
+    expected = ["sgd+scheduler-none", "sgd+scheduler-cos", "momentum+scheduler-none"]
+    expected.append("momentum+scheduler-cos")  # (long names are cut and end in a hash)
+    assert len(jobs) == 4
+    for number, (job, name) in enumerate(zip(jobs, expected, strict=True)):
+        assert job.name.startswith(f"{number}_") and f"optimizer-{name}" in job.name
+        writers = {p.name.split(".")[-2] for p in (job / "tensorboard").glob("events.*")}
+        assert len(writers) == 1  # one process wrote each directory
+
+    met = [json.loads(p.read_text()) for p in meet.glob("met.*")]
+    assert len(met) == 4 and all(m["met"] for m in met)  # never alone: 2 jobs ran at once
+    assert len({m["pid"] for m in met}) == 2  # in two worker processes
+
+    table = read_csv(sweep / "summary.csv")
+    assert [row["run"] for row in table] == [job.name for job in jobs]
+    assert [row["overrides"] for row in table] == [
+        "optimizer=sgd scheduler=none",
+        "optimizer=sgd scheduler=cosine_warmup",
+        "optimizer=momentum scheduler=none",
+        "optimizer=momentum scheduler=cosine_warmup",
+    ]
+    for row in table:
+        assert row["status"] == "finished" and row["metric"] == "val/acc"
+        assert 0 <= float(row["best_val"]) <= 1 and 0 <= float(row["test"]) <= 1
+        assert float(row["final_train_loss"]) > 0 and row["epochs"] == "1"
+        assert float(row["wall_time_s"]) > 0
+    markdown = (sweep / "summary.md").read_text()
+    assert markdown.count("| finished |") == 4
+    assert "| optimizer=momentum scheduler=cosine_warmup | val/acc |" in result.stdout
+
+
+def _study(log_dir: Path) -> optuna.Study:
+    name = "sgd_tpe-fashion_mnist-lenet"  # <hparams_search>-<datamodule>-<model>
+    storage = f"sqlite:///{log_dir / 'optuna' / name}.db"
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def test_an_optuna_study_persists_goes_on_when_rerun_and_fails_diverged_trials(
+    tiny_fashion_dir: Path, tmp_path: Path
+) -> None:
+    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    first = run_cli(*search, "hydra.sweeper.n_trials=3")
+    assert first.returncode == 0, first.stderr[-3000:]
+    trials = _study(tmp_path).trials
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert all(0 <= t.value <= 1 for t in trials)  # val/acc of best.ckpt, maximized
+    assert set(trials[0].params) == {
+        "optimizer.lr",
+        "optimizer.momentum",
+        "optimizer.weight_decay",
+        "scheduler",
+    }
+    (first_sweep,) = (tmp_path / "debug" / "multiruns").iterdir()
+    assert [r["status"] for r in read_csv(first_sweep / "summary.csv")] == ["finished"] * 3
+    best = [json.loads((job / "result.json").read_text()) for job in job_dirs(first_sweep)]
+    assert [t.value for t in trials] == pytest.approx([r["best_value"] for r in best])
+
+    # the same command again, with a learning rate that makes every trial diverge (fixed
+    # values on the command line leave the search space)
+    second = run_cli(*search, "hydra.sweeper.n_trials=2", "optimizer.lr=1e12", "scheduler=none")
+    assert second.returncode == 0, second.stderr[-3000:]
+    study = _study(tmp_path)
+    states = [t.state for t in study.trials]
+    fail = optuna.trial.TrialState.FAIL
+    assert states == [optuna.trial.TrialState.COMPLETE] * 3 + [fail, fail]  # went on after one
+    assert study.best_value == max(t.value for t in trials)  # the failures did not count
+    sweeps = sorted((tmp_path / "debug" / "multiruns").iterdir())
+    assert len(sweeps) == 2  # a new sweep directory, the same study
+    assert [r["status"] for r in read_csv(sweeps[1] / "summary.csv")] == ["diverged"] * 2
+    assert "Using an existing study" in second.stderr + second.stdout
+
+
+@pytest.mark.parametrize(
+    ("metric", "direction"), [("val/acc", "maximize"), ("val/loss", "minimize")]
+)
+def test_the_search_direction_follows_the_metric_and_the_study_lives_under_outputs(
+    compose_train, tmp_path: Path, metric: str, direction: str
+) -> None:
+    cfg = compose_train("hparams_search=adamw_tpe", f"optimized_metric={metric}")
+    sweeper = cfg.hydra.sweeper
+    assert sweeper.direction == direction
+    assert sweeper.study_name == "adamw_tpe-fashion_mnist-lenet"
+    assert sweeper.storage == f"sqlite:///{tmp_path}/optuna/adamw_tpe-fashion_mnist-lenet.db"
+    assert cfg.optimizer._target_ == "torch.optim.AdamW"
+    assert "tag(log" in sweeper.params["optimizer.lr"]

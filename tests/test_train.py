@@ -202,3 +202,15 @@ def test_same_seed_same_run_and_another_seed_differs(compose_train, tmp_path: Pa
     first, again, other = final_weights(1, "a"), final_weights(1, "b"), final_weights(2, "c")
     assert all(torch.equal(first[k], again[k]) for k in first)
     assert not all(torch.equal(first[k], other[k]) for k in first)
+
+
+def test_test_ckpt_last_tests_the_final_weights(compose_train) -> None:
+    # "best" made to mean the highest val/loss (the first epoch), so best and last differ
+    worst_is_best = ["optimized_metric=val/loss", "callbacks.model_checkpoint.mode=max"]
+    cfg = compose_train("test_ckpt=last", "trainer.max_epochs=3", *worst_is_best)
+    metrics = train(cfg)
+    checkpoints = Path(cfg.paths.output_dir) / "checkpoints"
+    on_last = evaluate(compose_train(f"ckpt_path={checkpoints / 'last.ckpt'}", config_name="eval"))
+    on_best = evaluate(compose_train(f"ckpt_path={checkpoints / 'best.ckpt'}", config_name="eval"))
+    assert on_best["test/loss"] != pytest.approx(on_last["test/loss"])
+    assert metrics["test/loss"] == pytest.approx(on_last["test/loss"])

@@ -248,6 +248,8 @@ def check_paths(cfg: Mapping[str, Any]) -> None:
             _fail(f"resume={resume} has no checkpoints/last.ckpt to resume from")
         if ckpt_path:
             _fail("give resume=<run dir> or ckpt_path=<file>, not both")
+    if cfg.get("test_ckpt") not in (None, "best", "last"):
+        _fail(f"test_ckpt must be best or last, got {cfg['test_ckpt']!r}")
     seed = cfg.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         _fail(f"seed must be a non-negative integer or null, got {seed!r}")

@@ -173,7 +173,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         record = _run_record(cfg, trainer, started)
         best = _best_checkpoint(trainer)
         if cfg.get("test", True):
-            trainer.test(task, datamodule=datamodule, ckpt_path=best)
+            # test_ckpt=last tests the final weights, as the seeds report their numbers
+            tested = None if cfg.get("test_ckpt", "best") == "last" else best
+            trainer.test(task, datamodule=datamodule, ckpt_path=tested)
             metrics.update(_metrics(trainer))
     except DivergedError as error:
         record = _run_record(cfg, trainer, started, diverged=True)

@@ -2,5 +2,14 @@
 
 from optimlab.callbacks.divergence import DivergedError, DivergenceGuard
 from optimlab.callbacks.lr_logger import LearningRateLogger
+from optimlab.callbacks.progress import ProgressBar
+from optimlab.callbacks.step_scalars import StepScalars, StepScalarWriter
 
-__all__ = ["DivergedError", "DivergenceGuard", "LearningRateLogger"]
+__all__ = [
+    "DivergedError",
+    "DivergenceGuard",
+    "LearningRateLogger",
+    "ProgressBar",
+    "StepScalarWriter",
+    "StepScalars",
+]

@@ -13,6 +13,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
+from optimlab.callbacks.step_scalars import StepScalars, due, write_rows
+
 
 def momentum_of(group: dict[str, Any]) -> float | None:
     if "momentum" in group:
@@ -23,7 +25,13 @@ def momentum_of(group: dict[str, Any]) -> float | None:
 
 
 class LearningRateLogger(L.Callback):
-    """Write LR (and momentum/beta1) to every logger before each optimizer step."""
+    """Record LR (and momentum/beta1) before each optimizer step; write them in bulk.
+
+    Every recorded step reaches the loggers, at its own step, but they are written every
+    ``trainer.log_every_n_steps`` steps, at epoch ends and when training stops (see
+    optimlab.callbacks.step_scalars): one logger call per step cost 1-2% of a small
+    network's step.
+    """
 
     def __init__(self, log_momentum: bool = True, every_n_steps: int = 1) -> None:
         if every_n_steps < 1:
@@ -31,6 +39,7 @@ class LearningRateLogger(L.Callback):
         self.log_momentum = log_momentum
         self.every_n_steps = every_n_steps
         self._last_step = -1
+        self._buffer = StepScalars()
 
     @rank_zero_only
     def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
@@ -47,5 +56,20 @@ class LearningRateLogger(L.Callback):
                 momentum = momentum_of(group) if self.log_momentum else None
                 if momentum is not None:
                     metrics[f"{prefix}/momentum{suffix}"] = momentum
-        for logger in trainer.loggers:
-            logger.log_metrics(metrics, step=step)
+        self._buffer.add(step, metrics)
+
+    def _flush(self, trainer: L.Trainer) -> None:
+        write_rows(trainer.loggers, *self._buffer.take())
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
+        if due(trainer, len(self._buffer)):
+            self._flush(trainer)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._flush(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._flush(trainer)
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, *_: Any) -> None:
+        self._flush(trainer)

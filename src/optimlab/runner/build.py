@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.tasks import TASKS, OptimTask
+
+# model config keys that say how the network runs, not what it is: not passed to the
+# network, not in checkpoints (docs/performance.md has their measured effect)
+SPEED_KEYS = ("channels_last", "compile")
 
 
 def to_dict(cfg: DictConfig | Mapping[str, Any] | None) -> dict[str, Any]:
@@ -47,12 +52,19 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> OptimTask:
         kwargs["num_classes"] = spec.num_classes
     else:
         kwargs["loss"] = options.get("regression_loss", "mse")
-    return TASKS[spec.task](
-        net={**to_dict(cfg.model), **spec.model_kwargs()},
+    net = to_dict(cfg.model)
+    speed = {key: bool(net.pop(key, False)) for key in SPEED_KEYS}
+    task = TASKS[spec.task](
+        net={**net, **spec.model_kwargs()},
         optimizer=to_dict(cfg.optimizer),
         scheduler=to_dict(cfg.get("scheduler")) or None,
         **kwargs,
     )
+    if speed["channels_last"]:
+        task.use_channels_last()
+    if speed["compile"]:
+        task.net.compile()  # in place: the state_dict keys (and checkpoints) stay the same
+    return task
 
 
 def models_for(task: str) -> list[str]:
@@ -69,6 +81,9 @@ def models_for(task: str) -> list[str]:
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
+    # the tasks write every step's values themselves (optimlab.callbacks.step_scalars), so
+    # Lightning's warning that an epoch shorter than log_every_n_steps logs nothing is wrong
+    warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     callbacks = instantiate_all(cfg.get("callbacks"))
     loggers = instantiate_all(cfg.get("logger"))
     overrides.setdefault("plugins", [AtomicCheckpointIO()])  # no half-written checkpoints

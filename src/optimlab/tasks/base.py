@@ -10,6 +10,7 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
+from optimlab.callbacks.step_scalars import Row, StepScalars, StepScalarWriter
 from optimlab.optim import build_lr_scheduler, build_optimizer
 
 
@@ -18,6 +19,10 @@ class OptimTask(L.LightningModule):
 
     ``net`` may be a module or a Hydra config of one. Configs (not objects) are kept as
     hyperparameters, so a checkpoint alone is enough to rebuild the task.
+
+    Training values go through ``record_train_step`` rather than ``self.log``: every step
+    is kept (tensors, no device sync) and written in bulk by a StepScalarWriter, which
+    costs a small share of what per-step ``self.log`` cost (docs/performance.md).
     """
 
     kind = "base"
@@ -33,9 +38,22 @@ class OptimTask(L.LightningModule):
         self.save_hyperparameters(ignore=["net"] if isinstance(net, nn.Module) else None)
         self.net = net if isinstance(net, nn.Module) else instantiate(net)
         self.log_grad_norm = log_grad_norm
+        self.channels_last = False  # set by use_channels_last
+        self.step_scalars = StepScalars()  # every step's values until the next write
+        self.progress_bar_values: dict[str, float] = {}  # newest written values, for the bar
+        self._epoch_values: dict[str, list[Tensor]] = {}  # this epoch's step values
+        self._epoch_sizes: list[int] = []  # ... and the batch size of each step
+        self._trainable: list[nn.Parameter] | None = None  # for the gradient norm
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
+
+    def use_channels_last(self) -> None:
+        """Run the convolutions in NHWC layout (faster on CPUs and tensor cores)."""
+        self.net.to(memory_format=torch.channels_last)
+        self.channels_last = True
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.hparams["optimizer"], self.parameters())
@@ -46,14 +64,61 @@ class OptimTask(L.LightningModule):
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
+    def configure_callbacks(self) -> list[L.Callback]:
+        return [StepScalarWriter(self.step_scalars, on_flush=self._on_step_scalars_written)]
+
+    def record_step(self, values: dict[str, Tensor | float]) -> None:
+        """Keep values of this optimizer step for the loggers (written in bulk, no sync)."""
+        self.step_scalars.add(self.global_step, {**values, "epoch": float(self.current_epoch)})
+
+    def record_train_step(self, batch_size: int, **values: Tensor) -> None:
+        """This batch's training values (loss=..., acc=...): logged as train/<name>_step
+        every step and averaged (weighted by batch size) into train/<name>_epoch.
+        """
+        values = {name: value.detach() for name, value in values.items()}
+        for name, value in values.items():
+            self._epoch_values.setdefault(name, []).append(value)
+        self._epoch_sizes.append(batch_size)
+        self.record_step({f"train/{name}_step": value for name, value in values.items()})
+
+    def _on_step_scalars_written(self, row: Row, can_log: bool) -> None:
+        # the newest step values: on the progress bar, and as train/<name> for monitors
+        # (numbers already, so nothing here waits for the device)
+        if "train/loss_step" in row:
+            self.progress_bar_values = {"train/loss": row["train/loss_step"]}
+        if not can_log:
+            return
+        for name in self._epoch_values:
+            value = row.get(f"train/{name}_step")
+            if value is not None:
+                self.log(f"train/{name}", value, on_step=True, on_epoch=False, logger=False)
+
+    def on_train_epoch_end(self) -> None:
+        if not self._epoch_sizes:
+            return
+        sizes = torch.tensor(self._epoch_sizes, dtype=torch.float32)
+        names = list(self._epoch_values)
+        sums = torch.stack(
+            [torch.stack(self._epoch_values[n]).float() @ sizes.to(self.device) for n in names]
+            + [sizes.sum().to(self.device)]
+        )
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # every rank's batches
+        for name, total in zip(names, sums[:-1], strict=True):
+            mean = total / sums[-1]
+            self.log(f"train/{name}_epoch", mean, prog_bar=name == "loss")
+            self.log(f"train/{name}", mean, logger=False)
+        self._epoch_values, self._epoch_sizes = {}, []
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Lightning calls this after accumulation and before clipping: the raw norm, so
         # exploding gradients show in TensorBoard even when clipping hides them from the step
         if self.log_grad_norm:
-            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            if self._trainable is None:  # walking the modules every step costs more than the norm
+                self._trainable = [p for p in self.parameters() if p.requires_grad]
+            grads = [p.grad for p in self._trainable if p.grad is not None]
             if grads:
                 norm = torch.nn.utils.get_total_norm(grads, norm_type=2.0)
-                self.log("train/grad_norm", norm, on_step=True, on_epoch=False)
+                self.record_step({"train/grad_norm": norm.detach()})
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["optimlab_task"] = self.kind

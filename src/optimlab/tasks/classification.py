@@ -27,7 +27,6 @@ class ClassificationTask(OptimTask):
         log_grad_norm: bool = True,
     ) -> None:
         super().__init__(net, optimizer, scheduler, log_grad_norm=log_grad_norm)
-        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_acc = MulticlassAccuracy(num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(num_classes, average="micro")
         self.val_loss = MeanMetric()
@@ -47,9 +46,8 @@ class ClassificationTask(OptimTask):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, preds, y = self._shared_step(batch)
-        self.train_acc(preds, y)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
-        self.log("train/acc", self.train_acc, on_step=True, on_epoch=True)
+        # train/loss and train/acc, _step and _epoch (see OptimTask.record_train_step)
+        self.record_train_step(len(y), loss=loss, acc=(preds == y).float().mean())
         return loss
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:

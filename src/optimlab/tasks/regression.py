@@ -51,8 +51,10 @@ class RegressionTask(OptimTask):
         prediction = self(x)
         loss = self.loss_scale * F.mse_loss(prediction, y)
         metrics.update(prediction.detach().reshape(-1), y.reshape(-1))
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True)
+        if stage == "train":  # train/loss_step every step, train/loss_epoch (OptimTask)
+            self.record_train_step(len(y), loss=loss)
+        else:
+            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -69,6 +71,7 @@ class RegressionTask(OptimTask):
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
         self._log_epoch(self.train_metrics)
 
     def on_validation_epoch_end(self) -> None:

@@ -52,6 +52,28 @@ BAD_INPUTS = [
     (["model.init=glorot"], ["model.init", "unknown"]),
     (["model=cnn", "model.dropout=1.5"], ["dropout must be in [0, 1)"]),
     (["seed=-3"], ["seed must be"]),
+    (
+        ["scheduler=cosine_warmup", "scheduler.warmup_steps=100000"],
+        ["warmup_steps=100000", "longer than the whole run", "optimizer steps"],
+    ),
+    (
+        ["scheduler=multistep", "scheduler.interval=step", "scheduler.milestones=[10,100000]"],
+        ["beyond the run", "optimizer steps"],
+    ),
+    (["datamodule.data_dir=/no/such/folder"], ["not found", "three ways"]),
+    (
+        ["datamodule=image_folder", "datamodule.data_dir=/no/such/folder"],
+        ["does not exist", "datamodule.data_dir"],
+    ),
+    (
+        [
+            "datamodule=airfoil",
+            "model=linear",
+            "datamodule.data_dir=/no/such",
+            "datamodule.download=false",
+        ],
+        ["airfoil_self_noise.dat not found", "three ways"],
+    ),
 ]
 
 
@@ -102,15 +124,60 @@ def test_cli_refuses_before_writing_any_directory(tiny_fashion_dir: Path, tmp_pa
     assert not (tmp_path / "logs").exists()
 
 
-def test_wrong_files_in_data_dir_are_named(compose_train, tmp_path: Path) -> None:
-    (tmp_path / "wrong").mkdir()
+def refusal(compose_train, *overrides: str) -> str:
+    """The preflight's one-line message for this config."""
+    with pytest.raises(ConfigError) as error:
+        preflight(compose_train(*overrides))
+    return str(error.value)
+
+
+def test_wrong_files_in_data_dir_are_refused_by_the_preflight(
+    compose_train, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
     for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"):
-        (tmp_path / "wrong" / name).write_bytes(b"these are not images")
+        (wrong / name).write_bytes(b"these are not images")
     for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
-        (tmp_path / "wrong" / name).write_bytes(b"nor labels")
-    cfg = compose_train(f"datamodule.data_dir={tmp_path / 'wrong'}")
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.*not a uint8 IDX file"):
-        train(cfg)
+        (wrong / name).write_bytes(b"nor labels")
+    message = refusal(compose_train, f"datamodule.data_dir={wrong}")
+    assert "train-images-idx3-ubyte" in message and "not a uint8 IDX file" in message
+    (wrong / "t10k-labels-idx1-ubyte").unlink()
+    message = refusal(compose_train, f"datamodule.data_dir={wrong}")
+    assert "only some of the Fashion-MNIST files" in message and "t10k-labels" in message
+
+
+def test_a_truncated_idx_file_is_refused_by_its_header(
+    compose_train, tiny_fashion_dir: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for path in tiny_fashion_dir.iterdir():
+        data = path.read_bytes()
+        cut = path.name.startswith("train-images")
+        (copy / path.name).write_bytes(data[: len(data) // 2] if cut else data)
+    preflight(compose_train(f"datamodule.data_dir={tiny_fashion_dir}"))  # the intact copy passes
+    message = refusal(compose_train, f"datamodule.data_dir={copy}")
+    assert "train-images-idx3-ubyte" in message
+    assert "truncated or corrupt" in message or "cannot be read" in message
+
+
+def test_wrong_image_folders_and_cifar_copies_are_refused(compose_train, tmp_path: Path) -> None:
+    (tmp_path / "photos" / "holiday").mkdir(parents=True)
+    message = refusal(
+        compose_train, "datamodule=image_folder", f"datamodule.data_dir={tmp_path / 'photos'}"
+    )
+    assert "expected the layout train/<class>" in message
+    batches = tmp_path / "cifar" / "cifar-10-batches-py"
+    batches.mkdir(parents=True)
+    (batches / "data_batch_1").write_bytes(b"")
+    message = refusal(
+        compose_train,
+        "datamodule=cifar10",
+        "model=cnn",
+        f"datamodule.data_dir={tmp_path / 'cifar'}",
+    )
+    assert "only some of the CIFAR-10 batch files" in message and "test_batch" in message
 
 
 # ------------------------------------------------------------------ divergence

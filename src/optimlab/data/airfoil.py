@@ -137,6 +137,15 @@ class AirfoilDataModule(L.LightningDataModule):
         candidate = self.data_dir / FILE_NAME
         return candidate if candidate.is_file() else None
 
+    def check_files(self) -> None:
+        """Refuse, before anything is written, a file that loading could only fail on: the
+        wrong file (its sha1, 60 KB read) or none with downloads off."""
+        path = self._local_file()
+        if path is not None:
+            verify_sha1(path)
+        elif not self.download:
+            raise self._not_found("datamodule.download=false")
+
     def prepare_data(self) -> None:
         if self._local_file() is None and self.download:
             try:

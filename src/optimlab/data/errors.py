@@ -1,11 +1,15 @@
 """Errors a user can act on."""
 
 
-class DataNotFoundError(FileNotFoundError):
+class DataError(Exception):
+    """Anything wrong with the data a user pointed at (the preflight reports these)."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
     """The data set is in none of the places we look, and could not be downloaded."""
 
 
-class DataFormatError(ValueError):
+class DataFormatError(DataError, ValueError):
     """The files are there but do not hold what their format promises."""
 
 

@@ -12,7 +12,7 @@ from torch import Tensor
 from optimlab.data.augment import AugmentOptions
 from optimlab.data.download import download_atomically
 from optimlab.data.errors import DataFormatError, DataNotFoundError
-from optimlab.data.idx import read_idx
+from optimlab.data.idx import check_idx_header, read_idx
 from optimlab.data.in_memory import ImageSpec, InMemoryImageDataModule
 
 FILES = {
@@ -98,6 +98,19 @@ class FashionMNISTDataModule(InMemoryImageDataModule):
                     f"{directory} holds only some of the Fashion-MNIST files (missing: {missing}); "
                     "add them, or remove the others so the data is found elsewhere"
                 )
+
+    def check_files(self) -> None:
+        """Refuse, from file names alone, a data_dir that loading could only fail on
+        (run by the preflight, before any directory is written)."""
+        self._refuse_partial_copy()
+        raw_dir = find_raw_dir(self._candidates())
+        if raw_dir is None:
+            if not self.download:
+                raise self._not_found("datamodule.download=false")
+            return
+        for images_name, labels_name in FILES.values():
+            check_idx_header(_file_in(raw_dir, images_name), ndim=3)  # type: ignore[arg-type]
+            check_idx_header(_file_in(raw_dir, labels_name), ndim=1)  # type: ignore[arg-type]
 
     def prepare_data(self) -> None:
         self._refuse_partial_copy()

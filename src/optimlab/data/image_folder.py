@@ -129,7 +129,9 @@ class ImageFolderDataModule(InMemoryImageDataModule):
         beside = self.data_dir.parent / name
         return [beside, self.cache_dir / name] if self.cache_dir else [beside]
 
-    def _load(self) -> dict[str, Any]:
+    def check_files(self) -> None:
+        """Refuse a data_dir that is missing, not an archive, or not laid out as train/ and
+        test/ (a folder's layout is read from its names; an archive's only when decoded)."""
         source = self.data_dir
         if not source.exists():
             raise DataNotFoundError(
@@ -141,6 +143,12 @@ class ImageFolderDataModule(InMemoryImageDataModule):
                 f"{source} is a file but not a .tar.gz/.tgz/.tar archive; point "
                 f"datamodule.data_dir at a folder laid out as {LAYOUT} or an archive of one"
             )
+        if source.is_dir():
+            layout_root(source)
+
+    def _load(self) -> dict[str, Any]:
+        source = self.data_dir
+        self.check_files()
         if source.is_file():
             files = [str(source)]
         else:

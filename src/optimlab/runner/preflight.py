@@ -6,7 +6,9 @@ look at keys that exist, so the same preflight serves train, eval and the script
 
 from __future__ import annotations
 
+import inspect
 import itertools
+import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -181,6 +183,85 @@ def check_task(cfg: Mapping[str, Any]) -> None:
         _fail(f"model.dropout must be in [0, 1), got {cfg['model']['dropout']}")
 
 
+def train_size(data: Mapping[str, Any]) -> int | None:
+    """Training-split size known from the config alone (None for a user's image folder)."""
+    target = data.get("_target_", "")
+    size = OFFICIAL_TRAIN_SIZES.get(target)
+    val_size = data.get("val_size")
+    if size is not None and isinstance(val_size, int):
+        size -= val_size
+    if target.endswith("AirfoilDataModule"):
+        if data.get("mode") == "d2l":
+            return data.get("d2l_rows")
+        held_out = (data.get("val_fraction") or 0) + (data.get("test_fraction") or 0)
+        size = int(AIRFOIL_ROWS * (1 - held_out))
+    return size
+
+
+def run_steps(cfg: Mapping[str, Any]) -> int | None:
+    """Optimizer steps of the whole run, as Lightning will count them, if the config says."""
+    trainer = cfg.get("trainer") or {}
+    data = cfg.get("datamodule") or {}
+    max_steps = trainer.get("max_steps")
+    if isinstance(max_steps, int) and max_steps > 0:
+        return max_steps
+    size, batch, epochs = train_size(data), data.get("batch_size"), trainer.get("max_epochs")
+    if not (size and isinstance(batch, int) and isinstance(epochs, int) and epochs > 0):
+        return None
+    batches = size // batch if data.get("drop_last") else math.ceil(size / batch)
+    limit = trainer.get("limit_train_batches")
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        batches = min(batches, limit)
+    elif isinstance(limit, float):
+        batches = int(batches * limit)
+    accumulate = trainer.get("accumulate_grad_batches") or 1
+    return max(1, batches // accumulate) * epochs
+
+
+def check_schedule_length(cfg: Mapping[str, Any]) -> None:
+    """Per-step warm-up and milestones against the run's length in steps."""
+    sched = cfg.get("scheduler") or {}
+    if sched.get("interval", "epoch") != "step":
+        return
+    steps = run_steps(cfg)
+    if steps is None:
+        return
+    warmup = _number(sched, "warmup_steps")
+    if warmup and warmup > steps:
+        _fail(
+            f"scheduler.warmup_steps={sched['warmup_steps']} is longer than the whole run "
+            f"({steps} optimizer steps); shorten the warm-up or train longer"
+        )
+    milestones = sched.get("milestones")
+    if milestones and list(milestones)[-1] > steps:
+        _fail(
+            f"scheduler.milestones {list(milestones)} go beyond the run ({steps} optimizer "
+            "steps, interval=step); lower them or train longer"
+        )
+
+
+def check_data_files(cfg: Mapping[str, Any]) -> None:
+    """The datamodule's own check of data_dir, by file names (and airfoil's 60 KB sha1)."""
+    from optimlab.data.errors import DataError
+
+    data = cfg.get("datamodule") or {}
+    target, data_dir = data.get("_target_"), data.get("data_dir")
+    if not target or "${" in str(data_dir):
+        return
+    try:
+        cls = get_class(target)
+    except Exception:
+        return  # check_task has said what is wrong with the target
+    if not hasattr(cls, "check_files"):
+        return
+    accepted = inspect.signature(cls).parameters
+    kwargs = {k: data[k] for k in ("data_dir", "system_dir", "download") if k in data}
+    try:
+        cls(**{k: v for k, v in kwargs.items() if k in accepted}).check_files()
+    except DataError as error:
+        _fail(str(error))
+
+
 def check_data(cfg: Mapping[str, Any]) -> None:
     data = cfg.get("datamodule") or {}
     for key in ("batch_size", "eval_batch_size"):
@@ -190,21 +271,15 @@ def check_data(cfg: Mapping[str, Any]) -> None:
     val_size = data.get("val_size")
     if val_size is not None and (not isinstance(val_size, int) or val_size < 0):
         _fail(f"datamodule.val_size must be an integer >= 0, got {val_size}")
-    target = data.get("_target_", "")
-    train_size = OFFICIAL_TRAIN_SIZES.get(target)
-    if train_size is not None and val_size is not None:
-        if val_size >= train_size:
-            _fail(f"datamodule.val_size={val_size} leaves no training data ({train_size} images)")
-        train_size -= val_size
-    if target.endswith("AirfoilDataModule"):
-        held_out = (data.get("val_fraction") or 0) + (data.get("test_fraction") or 0)
-        rows = data.get("d2l_rows") if data.get("mode") == "d2l" else AIRFOIL_ROWS
-        train_size = int(rows * (1 - held_out)) if data.get("mode") != "d2l" else rows
+    total = OFFICIAL_TRAIN_SIZES.get(data.get("_target_", ""))
+    if total is not None and isinstance(val_size, int) and val_size >= total:
+        _fail(f"datamodule.val_size={val_size} leaves no training data ({total} images)")
+    train_size_ = train_size(data)
     batch = data.get("batch_size")
-    if train_size and isinstance(batch, int) and batch > train_size:
+    if train_size_ and isinstance(batch, int) and batch > train_size_:
         _fail(
             f"datamodule.batch_size={batch} is larger than the training split "
-            f"({train_size} samples); lower it"
+            f"({train_size_} samples); lower it"
         )
     data_dir = data.get("data_dir")
     folder = Path(str(data_dir)).expanduser() if data_dir else None
@@ -261,7 +336,9 @@ CHECKS: list[Callable[[Mapping[str, Any]], None]] = [
     check_task,
     check_data,
     lambda c: check_trainer(c.get("trainer") or {}),
+    check_schedule_length,
     check_paths,
+    check_data_files,  # last: it may read a file
 ]
 
 

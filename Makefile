@@ -1,5 +1,5 @@
 # make train: set up .venv (pinned versions) if needed, then train with the default config
-# make test:  set up .venv if needed, then run the test suite
+# make test:  set up .venv if needed, then run the test suite (one pytest worker per core)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +20,7 @@ train: $(STAMP)
 	$(BIN)/python train.py $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

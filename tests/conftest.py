@@ -23,6 +23,21 @@ register_resolvers()
 os.environ.setdefault("OPTIMLAB_ROOT", str(ROOT))
 
 
+def _share_cores_between_xdist_workers() -> None:
+    """Under `pytest -n N`, give each worker (and the processes it starts) its share of
+    the cores: N workers each running all-core OpenMP loops wait on each other's threads."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        os.environ["OMP_NUM_THREADS"] = threads
+        torch.set_num_threads(int(threads))
+
+
+_share_cores_between_xdist_workers()
+
+
 @pytest.fixture(scope="session")
 def tiny_fashion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fashion_mnist(tmp_path_factory.mktemp("fashion"))

@@ -128,6 +128,17 @@ def no_network(monkeypatch) -> None:
 
 
 @pytest.mark.usefixtures("no_network")
+def datamodule_target_std(cfg) -> float:
+    """The dB per standardized unit of the run's training split, computed here again."""
+    data = AirfoilDataModule(
+        cfg.datamodule.data_dir, val_fraction=cfg.datamodule.val_fraction,
+        test_fraction=cfg.datamodule.test_fraction, split_seed=cfg.datamodule.split_seed,
+    )  # fmt: skip
+    data.setup()
+    assert data.target_std is not None
+    return data.target_std
+
+
 def test_linear_regression_on_airfoil_trains_offline(compose_train) -> None:
     cfg = compose_train(
         "datamodule=airfoil",
@@ -142,6 +153,15 @@ def test_linear_regression_on_airfoil_trains_offline(compose_train) -> None:
     for stage in ("train", "val", "test"):
         for name in ("loss", "mse", "rmse", "mae", "r2"):
             assert f"{stage}/{name}" in scalars or f"{stage}/{name}_epoch" in scalars, name
+    # rmse and mae also in dB: the standardized values times the training target's std
+    assert 6.5 < datamodule_target_std(cfg) < 7.5
+    for stage in ("val", "test"):
+        for name in ("rmse", "mae"):
+            raw, standardized = (
+                scalars[f"{stage}/{name}_raw"][-1][1],
+                scalars[f"{stage}/{name}"][-1][1],
+            )
+            assert raw == pytest.approx(standardized * datamodule_target_std(cfg), rel=1e-5)
     # an untrained net (w ~ 0) predicts the mean of a standardized target: mse ~ 1
     assert all(v < 0.8 for _, v in scalars["val/loss"])
     assert (Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt").is_file()

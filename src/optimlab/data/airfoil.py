@@ -128,6 +128,7 @@ class AirfoilDataModule(L.LightningDataModule):
         self.split_seed = split_seed
         self.drop_last = drop_last
         self._splits: dict[str, tuple[Tensor, Tensor]] = {}
+        self.target_std: float | None = None  # dB per standardized unit, known after setup
         self._device_cache: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
 
     # ---------------------------------------------------------------- finding the file
@@ -181,6 +182,7 @@ class AirfoilDataModule(L.LightningDataModule):
             rows = torch.from_numpy((data - data.mean(axis=0)) / data.std(axis=0))[: self.d2l_rows]
             split = (rows[:, :-1].contiguous(), rows[:, -1:].contiguous())
             self._splits = {"train": split, "val": split, "test": split}
+            self.target_std = float(data.std(axis=0)[-1])
             return
         table = torch.from_numpy(self._read())
         order = torch.randperm(len(table), generator=torch.Generator().manual_seed(self.split_seed))
@@ -195,6 +197,7 @@ class AirfoilDataModule(L.LightningDataModule):
         mean, std = train.mean(0), train.std(0, unbiased=False)
         if not self.standardize_target:
             mean[-1], std[-1] = 0.0, 1.0
+        self.target_std = float(std[-1])
         for name, rows in parts.items():
             rows = (rows - mean) / std  # training statistics only: nothing leaks from val/test
             self._splits[name] = (rows[:, :-1].contiguous(), rows[:, -1:].contiguous())

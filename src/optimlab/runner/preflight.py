@@ -30,7 +30,7 @@ LOGGED_METRICS = {
     "regression": [
         f"{stage}/{name}"
         for stage in ("train", "val")
-        for name in ("loss", "mse", "rmse", "mae", "r2")
+        for name in ("loss", "mse", "rmse", "mae", "r2", "rmse_raw", "mae_raw")
     ],
 }
 # official training-split sizes, to refuse a batch larger than the data before loading it

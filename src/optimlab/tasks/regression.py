@@ -1,4 +1,8 @@
-"""Regression: MSE (or the seeds' squared_loss / 2), with mse, rmse, mae and r2 per stage."""
+"""Regression: MSE (or the seeds' squared_loss / 2), with mse, rmse, mae and r2 per stage.
+
+When the datamodule standardized the target it says by how much (``target_std``), and
+rmse/mae are also logged in the target's own units as rmse_raw/mae_raw (dB for airfoil).
+"""
 
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def _metrics() -> MetricCollection:
 
 
 class RegressionTask(OptimTask):
-    """Logs <stage>/loss and <stage>/{mse, rmse, mae, r2} for train, val and test."""
+    """Logs <stage>/loss and <stage>/{mse, rmse, mae, r2} (+ rmse_raw, mae_raw) per stage."""
 
     kind = "regression"
 
@@ -66,16 +70,25 @@ class RegressionTask(OptimTask):
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._step(batch, "test", self.test_metrics)
 
-    def _log_epoch(self, metrics: MetricCollection) -> None:
-        self.log_dict(metrics.compute())
+    def _target_std(self) -> float | None:
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
+        return getattr(datamodule, "target_std", None)
+
+    def _log_epoch(self, metrics: MetricCollection, stage: str) -> None:
+        values = metrics.compute()
+        scale = self._target_std()
+        if scale is not None:
+            for name in ("rmse", "mae"):
+                values[f"{stage}/{name}_raw"] = values[f"{stage}/{name}"] * scale
+        self.log_dict(values)
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:
         super().on_train_epoch_end()
-        self._log_epoch(self.train_metrics)
+        self._log_epoch(self.train_metrics, "train")
 
     def on_validation_epoch_end(self) -> None:
-        self._log_epoch(self.val_metrics)
+        self._log_epoch(self.val_metrics, "val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_epoch(self.test_metrics)
+        self._log_epoch(self.test_metrics, "test")

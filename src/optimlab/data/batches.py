@@ -123,9 +123,10 @@ class TensorBatchLoader:
         generator = self.sampler.generator(AUGMENT_STREAM) if self.augment else None
         for batch in range(len(self)):
             index = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            inputs = self.inputs[index]
+            # index_select, not inputs[index]: advanced indexing costs 20x more on a CPU
+            inputs = self.inputs.index_select(0, index)
             if self.augment is not None:
                 inputs = self.augment(inputs, generator)  # type: ignore[arg-type]
             if self.transform is not None:
                 inputs = self.transform(inputs)
-            yield inputs, self.targets[index]
+            yield inputs, self.targets.index_select(0, index)

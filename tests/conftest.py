@@ -97,6 +97,8 @@ def compose_train(tmp_path: Path, tiny_fashion_dir: Path) -> ComposeFn:
             if other_data:
                 fashion = set(tiny_fashion_overrides(tiny_fashion_dir))
                 base = [o for o in base if o not in fashion and not o.startswith("datamodule.")]
+            given = {o.split("=", 1)[0] for o in overrides}
+            base = [o for o in base if o.split("=", 1)[0] not in given]  # the caller's wins
             cfg = compose(config_name, overrides=[*base, *overrides], return_hydra_config=True)
         out = output_dir or tmp_path / f"run{len(made)}"
         made.append(True)

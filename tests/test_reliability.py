@@ -62,6 +62,10 @@ BAD_INPUTS = [
     ),
     (["datamodule.data_dir=/no/such/folder"], ["not found", "three ways"]),
     (
+        ["datamodule=airfoil", "model=mlp", "datamodule.log_features=[freq]"],
+        ["log_features", "unknown feature", "frequency"],
+    ),
+    (
         ["datamodule=image_folder", "datamodule.data_dir=/no/such/folder"],
         ["does not exist", "datamodule.data_dir"],
     ),

@@ -11,6 +11,7 @@ import os
 import random
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,8 @@ FILE_NAME = "airfoil_self_noise.dat"
 SHA1 = "76e5be1548fd8222e5074cf0faae75edff8cf93f"  # the copy d2l (and this package) uses
 URL = "http://d2l-data.s3-accelerate.amazonaws.com/airfoil_self_noise.dat"
 MODES = ("split", "d2l")
+# the file's columns, in order; the last is the target (scaled sound pressure level, dB)
+FEATURES = ("frequency", "angle", "chord", "velocity", "thickness")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class AirfoilDataModule(L.LightningDataModule):
         test_fraction: float = 0.15,
         standardize_target: bool = True,
         d2l_rows: int = 1500,
+        log_features: Sequence[str] = (),
         seed: int | None = 0,
         split_seed: int = 0,
         drop_last: bool = False,
@@ -115,6 +119,17 @@ class AirfoilDataModule(L.LightningDataModule):
                 "datamodule.val_fraction and test_fraction must be in [0, 1) and leave training "
                 f"rows (got {val_fraction} and {test_fraction})"
             )
+        unknown = sorted(set(log_features) - set(FEATURES))
+        if unknown:
+            raise ValueError(
+                f"datamodule.log_features: unknown feature(s) {unknown}; "
+                f"choose from {list(FEATURES)}"
+            )
+        if "angle" in log_features:
+            raise ValueError("datamodule.log_features: angle can be 0 (no log); drop it")
+        if log_features and mode == "d2l":
+            raise ValueError("datamodule.log_features is for mode=split; d2l is the seeds' set-up")
+        self.log_features = tuple(log_features)
         self.data_dir = Path(data_dir).expanduser() if data_dir else None
         self.download = download
         self.mode = mode
@@ -185,6 +200,9 @@ class AirfoilDataModule(L.LightningDataModule):
             self.target_std = float(data.std(axis=0)[-1])
             return
         table = torch.from_numpy(self._read())
+        for name in self.log_features:  # frequency and thickness span decades
+            column = FEATURES.index(name)
+            table[:, column] = table[:, column].log()
         order = torch.randperm(len(table), generator=torch.Generator().manual_seed(self.split_seed))
         n_test = round(self.test_fraction * len(table))
         n_val = round(self.val_fraction * len(table))

@@ -241,24 +241,24 @@ def check_schedule_length(cfg: Mapping[str, Any]) -> None:
 
 
 def check_data_files(cfg: Mapping[str, Any]) -> None:
-    """The datamodule's own check of data_dir, by file names (and airfoil's 60 KB sha1)."""
+    """The datamodule's constructor checks (it loads nothing), then its own check of
+    data_dir: file names, IDX headers, airfoil's 60 KB sha1."""
     from optimlab.data.errors import DataError
 
     data = cfg.get("datamodule") or {}
-    target, data_dir = data.get("_target_"), data.get("data_dir")
-    if not target or "${" in str(data_dir):
+    target = data.get("_target_")
+    if not target or any("${" in str(value) for value in data.values()):
         return
     try:
         cls = get_class(target)
     except Exception:
         return  # check_task has said what is wrong with the target
-    if not hasattr(cls, "check_files"):
-        return
     accepted = inspect.signature(cls).parameters
-    kwargs = {k: data[k] for k in ("data_dir", "system_dir", "download") if k in data}
     try:
-        cls(**{k: v for k, v in kwargs.items() if k in accepted}).check_files()
-    except DataError as error:
+        datamodule = cls(**{k: v for k, v in data.items() if k in accepted})
+        if hasattr(datamodule, "check_files"):
+            datamodule.check_files()
+    except (DataError, ValueError) as error:
         _fail(str(error))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import IO
 
 import torch
 from torch import Tensor
@@ -17,12 +18,41 @@ class IDXFormatError(DataFormatError):
     """The file is not a well-formed uint8 IDX file."""
 
 
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _unreadable(path: Path, error: Exception) -> IDXFormatError:
+    return IDXFormatError(f"{path}: cannot be read ({error}); delete it and fetch it again")
+
+
+def _parse_header(data: bytes, path: Path, ndim: int | None = None) -> tuple[list[int], int]:
+    """(shape, header length) from the first bytes of an IDX file; a bad magic number (or a
+    rank other than ``ndim``) is refused."""
+    if len(data) < 4 or data[:3] != bytes([0, 0, _UINT8]) or ndim not in (None, data[3]):
+        rank = "" if ndim is None else f" of rank {ndim}"
+        raise IDXFormatError(
+            f"{path}: not a uint8 IDX file{rank} (bad magic number); "
+            "is datamodule.data_dir pointing at the right files?"
+        )
+    rank = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(rank)]
+    return shape, 4 + 4 * rank
+
+
+def _check_length(path: Path, length: int, expected: int) -> None:
+    if length != expected:
+        raise IDXFormatError(
+            f"{path}: holds {length} bytes but its header promises {expected} "
+            "(truncated or corrupt); delete it and fetch it again"
+        )
+
+
 def check_idx_header(path: Path, ndim: int) -> None:
     """Magic number, rank and length of an IDX file, from its header (and a .gz's trailer,
     which stores the unpacked length), so wrong files are refused without reading them."""
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with _open(path) as f:
             header = f.read(4 + 4 * ndim)
         if path.suffix == ".gz":
             with open(path, "rb") as raw:
@@ -31,44 +61,22 @@ def check_idx_header(path: Path, ndim: int) -> None:
         else:
             length = path.stat().st_size
     except (OSError, EOFError) as error:
-        message = f"{path}: cannot be read ({error}); delete it and fetch it again"
-        raise IDXFormatError(message) from error
-    if len(header) < 4 or header[:3] != bytes([0, 0, _UINT8]) or header[3] != ndim:
-        raise IDXFormatError(
-            f"{path}: not a uint8 IDX file of rank {ndim} (bad magic number); "
-            "is datamodule.data_dir pointing at the right files?"
-        )
-    shape = [int.from_bytes(header[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = len(header) + int(torch.tensor(shape).prod())
-    if length != expected % 2**32:
-        raise IDXFormatError(
-            f"{path}: holds {length} bytes but its header promises {expected} "
-            "(truncated or corrupt); delete it and fetch it again"
-        )
+        raise _unreadable(path, error) from error
+    shape, size = _parse_header(header, path, ndim)
+    expected = size + int(torch.tensor(shape).prod())
+    _check_length(path, length, expected % 2**32)
 
 
 def read_idx(path: Path) -> Tensor:
     """Return the array stored in an IDX file as a uint8 tensor of its stored shape."""
-    opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rb") as f:
+        with _open(path) as f:
             data = f.read()
     except (OSError, EOFError) as error:
-        raise IDXFormatError(
-            f"{path}: cannot be read ({error}); delete it and fetch it again"
-        ) from error
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != _UINT8:
-        raise IDXFormatError(f"{path}: not a uint8 IDX file (bad magic number)")
-    ndim = data[3]
-    header = 4 + 4 * ndim
-    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(torch.tensor(shape).prod())
-    if len(data) != expected:
-        raise IDXFormatError(
-            f"{path}: holds {len(data)} bytes but its header promises {expected} "
-            "(truncated or corrupt); delete it and fetch it again"
-        )
-    return torch.frombuffer(bytearray(data[header:]), dtype=torch.uint8).reshape(shape)
+        raise _unreadable(path, error) from error
+    shape, size = _parse_header(data, path)
+    _check_length(path, len(data), size + int(torch.tensor(shape).prod()))
+    return torch.frombuffer(bytearray(data[size:]), dtype=torch.uint8).reshape(shape)
 
 
 def write_idx(path: Path, array: Tensor) -> None:

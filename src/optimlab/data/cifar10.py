@@ -22,7 +22,7 @@ from optimlab.data.cifar_batches import (
     verify_md5,
 )
 from optimlab.data.download import download_atomically
-from optimlab.data.errors import DataFormatError, DataNotFoundError
+from optimlab.data.errors import DataNotFoundError, refuse_partial_copy
 from optimlab.data.in_memory import ImageSpec, InMemoryImageDataModule
 
 CLASS_NAMES = (
@@ -92,15 +92,13 @@ class CIFAR10DataModule(InMemoryImageDataModule):
     def check_files(self) -> None:
         """Refuse, from file names alone, a data_dir that loading could only fail on
         (run by the preflight, before any directory is written)."""
-        names = (*TRAIN_FILES, *TEST_FILES)
-        for directory in self._candidates():
-            present = [name for name in names if (directory / name).is_file()]
-            if present and len(present) < len(names):
-                missing = ", ".join(sorted(set(names) - set(present)))
-                raise DataFormatError(
-                    f"{directory} holds only some of the CIFAR-10 batch files (missing: "
-                    f"{missing}); add them, or remove the others so the data is downloaded"
-                )
+        refuse_partial_copy(
+            self._candidates(),
+            (*TRAIN_FILES, *TEST_FILES),
+            lambda directory, name: (directory / name).is_file(),
+            dataset="CIFAR-10 batch",
+            fix="add them, or remove the others so the data is downloaded",
+        )
         if not self.download and find_batch_dir(self._candidates()) is None:
             raise self._not_found("datamodule.download=false")
 

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from optimlab.data.augment import AugmentOptions
 from optimlab.data.download import download_atomically
-from optimlab.data.errors import DataFormatError, DataNotFoundError
+from optimlab.data.errors import DataNotFoundError, refuse_partial_copy
 from optimlab.data.idx import check_idx_header, read_idx
 from optimlab.data.in_memory import ImageSpec, InMemoryImageDataModule
 
@@ -89,19 +89,17 @@ class FashionMNISTDataModule(InMemoryImageDataModule):
 
     def _refuse_partial_copy(self) -> None:
         """Some but not all files in data_dir is a broken copy, not a missing one: say so."""
-        names = [name for pair in FILES.values() for name in pair]
-        for directory in self._candidates()[:-1] if self.system_dir else self._candidates():
-            present = [name for name in names if _file_in(directory, name)]
-            if present and len(present) < len(names):
-                missing = ", ".join(sorted(set(names) - set(present)))
-                raise DataFormatError(
-                    f"{directory} holds only some of the Fashion-MNIST files (missing: {missing}); "
-                    "add them, or remove the others so the data is found elsewhere"
-                )
+        refuse_partial_copy(
+            self._candidates()[:-1] if self.system_dir else self._candidates(),
+            [name for pair in FILES.values() for name in pair],
+            lambda directory, name: _file_in(directory, name) is not None,
+            dataset="Fashion-MNIST",
+            fix="add them, or remove the others so the data is found elsewhere",
+        )
 
     def check_files(self) -> None:
-        """Refuse, from file names alone, a data_dir that loading could only fail on
-        (run by the preflight, before any directory is written)."""
+        """Refuse, from file names and IDX headers, a data_dir that loading could only fail
+        on (run by the preflight, before any directory is written)."""
         self._refuse_partial_copy()
         raw_dir = find_raw_dir(self._candidates())
         if raw_dir is None:

@@ -13,7 +13,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-from optimlab.callbacks.step_scalars import StepScalars, due, write_rows
+from optimlab.callbacks.step_scalars import StepScalars, StepScalarWriter
 
 
 def momentum_of(group: dict[str, Any]) -> float | None:
@@ -24,13 +24,13 @@ def momentum_of(group: dict[str, Any]) -> float | None:
     return None
 
 
-class LearningRateLogger(L.Callback):
+class LearningRateLogger(StepScalarWriter):
     """Record LR (and momentum/beta1) before each optimizer step; write them in bulk.
 
     Every recorded step reaches the loggers, at its own step, but they are written every
     ``trainer.log_every_n_steps`` steps, at epoch ends and when training stops (see
     optimlab.callbacks.step_scalars): one logger call per step cost 1-2% of a small
-    network's step.
+    network's step. Writing is StepScalarWriter's; this class only records.
     """
 
     def __init__(self, log_momentum: bool = True, every_n_steps: int = 1) -> None:
@@ -38,8 +38,8 @@ class LearningRateLogger(L.Callback):
             raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
         self.log_momentum = log_momentum
         self.every_n_steps = every_n_steps
+        super().__init__(StepScalars())
         self._last_step = -1
-        self._buffer = StepScalars()
 
     @rank_zero_only
     def on_train_batch_start(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
@@ -56,20 +56,4 @@ class LearningRateLogger(L.Callback):
                 momentum = momentum_of(group) if self.log_momentum else None
                 if momentum is not None:
                     metrics[f"{prefix}/momentum{suffix}"] = momentum
-        self._buffer.add(step, metrics)
-
-    def _flush(self, trainer: L.Trainer) -> None:
-        write_rows(trainer.loggers, *self._buffer.take())
-
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any, **kwargs: Any) -> None:
-        if due(trainer, len(self._buffer)):
-            self._flush(trainer)
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._flush(trainer)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._flush(trainer)
-
-    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, *_: Any) -> None:
-        self._flush(trainer)
+        self.buffer.add(step, metrics)

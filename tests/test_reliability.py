@@ -56,6 +56,10 @@ BAD_INPUTS = [
         ["scheduler=cosine_warmup", "scheduler.warmup_steps=100000"],
         ["warmup_steps=100000", "longer than the whole run", "optimizer steps"],
     ),
+    (  # max_steps does not lengthen a run that max_epochs ends first
+        ["scheduler=cosine_warmup", "scheduler.warmup_steps=5000", "trainer.max_steps=100000"],
+        ["warmup_steps=5000", "longer than the whole run", "2396 optimizer steps"],
+    ),
     (
         ["scheduler=multistep", "scheduler.interval=step", "scheduler.milestones=[10,100000]"],
         ["beyond the run", "optimizer steps"],

@@ -199,15 +199,15 @@ def train_size(data: Mapping[str, Any]) -> int | None:
 
 
 def run_steps(cfg: Mapping[str, Any]) -> int | None:
-    """Optimizer steps of the whole run, as Lightning will count them, if the config says."""
+    """Optimizer steps of the whole run, as Lightning will count them, if the config says:
+    the first reached of max_steps and max_epochs' worth of steps ends it."""
     trainer = cfg.get("trainer") or {}
     data = cfg.get("datamodule") or {}
     max_steps = trainer.get("max_steps")
-    if isinstance(max_steps, int) and max_steps > 0:
-        return max_steps
+    max_steps = max_steps if isinstance(max_steps, int) and max_steps > 0 else None
     size, batch, epochs = train_size(data), data.get("batch_size"), trainer.get("max_epochs")
     if not (size and isinstance(batch, int) and isinstance(epochs, int) and epochs > 0):
-        return None
+        return max_steps
     batches = size // batch if data.get("drop_last") else math.ceil(size / batch)
     limit = trainer.get("limit_train_batches")
     if isinstance(limit, int) and not isinstance(limit, bool):
@@ -215,7 +215,8 @@ def run_steps(cfg: Mapping[str, Any]) -> int | None:
     elif isinstance(limit, float):
         batches = int(batches * limit)
     accumulate = trainer.get("accumulate_grad_batches") or 1
-    return max(1, batches // accumulate) * epochs
+    steps = max(1, batches // accumulate) * epochs
+    return min(steps, max_steps) if max_steps else steps
 
 
 def check_schedule_length(cfg: Mapping[str, Any]) -> None:

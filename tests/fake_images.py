@@ -7,7 +7,6 @@ as a tree or a tar archive.
 from __future__ import annotations
 
 import io
-import pickle
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +17,7 @@ from PIL import Image
 
 from fakedata import fake_images
 from optimlab.data.cifar10 import BATCH_FOLDER, CLASS_NAMES
-from optimlab.data.cifar_batches import META_FILE, TEST_FILES, TRAIN_FILES
+from optimlab.data.cifar_batches import write_batches
 
 
 def fake_rgb_images(
@@ -30,10 +29,6 @@ def fake_rgb_images(
     return rgb, labels.to(torch.int64)
 
 
-def _pickle(path: Path, obj: dict) -> None:
-    path.write_bytes(pickle.dumps(obj, protocol=2))  # the official files are protocol 2
-
-
 def write_cifar10(
     directory: Path, *, train: int = 200, test: int = 50, nested: bool = True
 ) -> Path:
@@ -42,24 +37,13 @@ def write_cifar10(
     With ``nested`` they go into directory/cifar-10-batches-py, as in the official archive.
     Returns ``directory``.
     """
+
+    def split(count: int, seed: int) -> tuple[np.ndarray, list[int]]:
+        images, labels = fake_rgb_images(count, seed=seed)
+        return images.reshape(count, -1).numpy(), labels.tolist()
+
     batch_dir = directory / BATCH_FOLDER if nested else directory
-    batch_dir.mkdir(parents=True, exist_ok=True)
-    images, labels = fake_rgb_images(train, seed=0)
-    for name, index in zip(TRAIN_FILES, torch.arange(train).chunk(len(TRAIN_FILES)), strict=True):
-        _pickle(
-            batch_dir / name,
-            {
-                b"data": images[index].reshape(len(index), -1).numpy(),
-                b"labels": labels[index].tolist(),
-            },
-        )
-    images, labels = fake_rgb_images(test, seed=1)
-    _pickle(
-        batch_dir / TEST_FILES[0],
-        {b"data": images.reshape(test, -1).numpy(), b"labels": labels.tolist()},
-    )
-    names = [name.encode() for name in CLASS_NAMES]
-    _pickle(batch_dir / META_FILE, {b"label_names": names, b"num_vis": 3072})
+    write_batches(batch_dir, split(train, 0), split(test, 1), CLASS_NAMES)
     return directory
 
 

@@ -6,33 +6,20 @@ path does work that depends on what the pixels show.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 
 import numpy as np
 
-TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
-PIXELS = 3 * 32 * 32
-CLASSES = 10
-
-
-def _write(path: Path, images: np.ndarray, labels: np.ndarray) -> None:
-    payload = {b"data": images, b"labels": labels.tolist()}
-    path.write_bytes(pickle.dumps(payload, protocol=2))  # the official files are protocol 2
+from optimlab.data.cifar_batches import CHANNELS, NUM_CLASSES, SIZE, write_batches
 
 
 def write_fake_cifar10(directory: Path, train: int, test: int = 1000, seed: int = 0) -> Path:
     """data_batch_1..5 (``train`` images in all), test_batch and batches.meta; returns it."""
-    directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    per_file = np.array_split(np.arange(train), len(TRAIN_FILES))
-    for name, index in zip(TRAIN_FILES, per_file, strict=True):
-        images = rng.integers(0, 256, (len(index), PIXELS), dtype=np.uint8)
-        _write(directory / name, images, rng.integers(0, CLASSES, len(index)))
-    images = rng.integers(0, 256, (test, PIXELS), dtype=np.uint8)
-    _write(directory / "test_batch", images, rng.integers(0, CLASSES, test))
-    names = [f"class{k}".encode() for k in range(CLASSES)]
-    (directory / "batches.meta").write_bytes(
-        pickle.dumps({b"label_names": names, b"num_vis": PIXELS}, protocol=2)
-    )
-    return directory
+
+    def split(count: int) -> tuple[np.ndarray, np.ndarray]:
+        pixels = rng.integers(0, 256, (count, CHANNELS * SIZE * SIZE), dtype=np.uint8)
+        return pixels, rng.integers(0, NUM_CLASSES, count)
+
+    names = [f"class{k}" for k in range(NUM_CLASSES)]
+    return write_batches(directory, split(train), split(test), names)

@@ -1,4 +1,4 @@
-"""Reader for CIFAR-10's official "python version" batches, with md5 checks.
+"""Reader (and writer) for CIFAR-10's official "python version" batches, with md5 checks.
 
 The batches are pickles of dicts ({b"data": uint8 (N, 3072), b"labels": [int]}). They are
 read with an unpickler that only builds numpy arrays, so a stray file in data_dir cannot
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,30 @@ def read_label_names(path: Path) -> tuple[str, ...]:
     if not isinstance(names, list) or len(names) != NUM_CLASSES:
         raise DataFormatError(f"{path}: no list of {NUM_CLASSES} b'label_names'")
     return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
+
+
+def write_batches(
+    directory: Path,
+    train: tuple[np.ndarray, Sequence[int]],
+    test: tuple[np.ndarray, Sequence[int]],
+    label_names: Sequence[str],
+) -> Path:
+    """Write (uint8 (N, 3072) pixels, labels) for training and test in the official layout:
+    data_batch_1..5 (the training rows split in order), test_batch, batches.meta. For data
+    made elsewhere (tests, offline benchmarks); returns ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def dump(name: str, obj: dict[bytes, Any]) -> None:
+        # protocol 2, as the official files
+        (directory / name).write_bytes(pickle.dumps(obj, protocol=2))
+
+    images, labels = train
+    for name, index in zip(
+        TRAIN_FILES, np.array_split(np.arange(len(images)), len(TRAIN_FILES)), strict=True
+    ):
+        dump(name, {b"data": images[index], b"labels": [int(labels[i]) for i in index]})
+    images, labels = test
+    dump(TEST_FILES[0], {b"data": images, b"labels": [int(label) for label in labels]})
+    names = [name.encode() for name in label_names]
+    dump(META_FILE, {b"label_names": names, b"num_vis": CHANNELS * SIZE * SIZE})
+    return directory

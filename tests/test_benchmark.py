@@ -148,3 +148,17 @@ def test_training_steps_do_not_wait_for_the_device(compose_train, monkeypatch) -
     assert len(windows) == 9
     # the writes after batch 5 (and after batch 10, past the last window) convert; no other
     assert sum(1 for count in windows if count) <= 1, windows
+
+
+def test_the_floor_script_prints_rounds_micro_costs_and_its_ratio_line() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "benchmark_floor.py"), "--steps", "3",
+         "--warmup", "2", "--repeats", "2", "--batch-size", "16", "--threads", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert sum(line.startswith("round ") for line in lines) == 2
+    assert any(line.startswith("gather images.index_select") for line in lines)
+    assert re.fullmatch(rf"floor_vs_limit={NUMBER}", lines[-1]), lines[-1]
+    assert float(lines[-1].split("=")[1]) > 0

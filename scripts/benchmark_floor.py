@@ -1,14 +1,26 @@
-"""What Lightning's own loop costs, and the two batch-path micro-costs (docs/performance.md).
+"""Where the LeNet step's time goes between the bare limit and optimlab (docs/performance.md).
 
 python scripts/benchmark_floor.py                 # LeNet, batch 256, all cores
 python scripts/benchmark_floor.py --threads 1
 
-In one process, in alternating rounds: (a) the bare forward + loss + backward + SGD step on
-8 in-memory batches (the benchmark's limit) and (f) the same network and batches in a
-LightningModule whose training_step only returns the loss, run by a Trainer with no logger,
-no callbacks, no checkpoints and no progress bar: the floor that any Lightning-based path
-can reach. Then the gather and the normalization of one batch, both ways. The last line is
-`floor_vs_limit=<f/a>`.
+A ladder of training paths, each a rung more of what optimlab's path does, every one
+stepped in lockstep with the benchmark's limit (the bare forward + loss + backward + SGD
+step on 8 in-memory batches): after each of the rung's steps, one limit step runs outside
+the rung's clock, so both share the same seconds of a noisy machine. Rungs:
+
+  plain, fresh batches    the limit's bare loop, fed by optimlab's TensorBatchLoader
+                          (55,000 uint8 images, gather + normalize per batch)
+  lightning, ready        a LightningModule whose training_step returns only the loss,
+                          a Trainer with no logger, callbacks, checkpoints or bar, on the
+                          limit's 8 ready batches: Lightning's own loop
+  lightning, fresh        the same, fed by the TensorBatchLoader
+  task, ready             optimlab's ClassificationTask (accuracy, recorded step values,
+                          epoch sums; gradient norm off) on ready batches
+  task, fresh             the task fed by the TensorBatchLoader: what
+                          `scripts/benchmark.py --variant bare ...` runs, without Hydra
+
+Each rung prints its median ratio to the limit over the rounds. Then the gather and the
+normalization of one batch, both ways. The last line is `floor_vs_limit=<lightning, ready>`.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,70 +44,141 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
+from optimlab.bench.timing import StepTimer  # noqa: E402
+from optimlab.data.batches import EpochSampler, TensorBatchLoader  # noqa: E402
+from optimlab.data.transforms import NormalizeImages  # noqa: E402
 from optimlab.models import LeNet  # noqa: E402
+from optimlab.tasks import ClassificationTask  # noqa: E402
 
-BATCHES = 8  # distinct in-memory batches both paths cycle through (as the benchmark's limit)
+READY_BATCHES = 8  # distinct in-memory batches the limit cycles through (as benchmark.py's)
+TRAIN_IMAGES = 55_000  # Fashion-MNIST's training split after the validation split
+LR = 0.01
+SGD = {"_target_": "torch.optim.SGD", "lr": LR}  # the task's optimizer config
+FASHION_MEAN, FASHION_STD = (0.286,), (0.353,)
+
+Batch = tuple[Tensor, Tensor]
+
+
+def lenet() -> nn.Module:
+    return LeNet().to(memory_format=torch.channels_last)  # as optimlab runs it
 
 
 class Bare(L.LightningModule):
-    def __init__(self, net: nn.Module, lr: float) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
-        self.net, self.lr = net, lr
+        self.net = net
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         x, y = batch
         return F.cross_entropy(self.net(x), y)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
+        return torch.optim.SGD(self.parameters(), lr=LR)
+
+
+def task() -> L.LightningModule:
+    task = ClassificationTask(net=LeNet(), optimizer=SGD, log_grad_norm=False)
+    task.use_channels_last()
+    return task
 
 
 class Cycle:
     """``steps`` batches cycled from ``batches``, with a length (Lightning wants one)."""
 
-    def __init__(self, batches: list[tuple[Tensor, Tensor]], steps: int) -> None:
+    def __init__(self, batches: list[Batch], steps: int) -> None:
         self.batches, self.steps = batches, steps
 
     def __len__(self) -> int:
         return self.steps
 
-    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+    def __iter__(self) -> Iterator[Batch]:
         return itertools.islice(itertools.cycle(self.batches), self.steps)
 
 
-def limit_rate(net: nn.Module, batches: list[tuple[Tensor, Tensor]], steps: int) -> float:
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
-    started = time.perf_counter()
-    for x, y in itertools.islice(itertools.cycle(batches), steps):
-        optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
-        optimizer.step()
-    return steps * len(batches[0][1]) / (time.perf_counter() - started)
+class Limit:
+    """The bare step on ready batches, one step at a time (the partner of every rung)."""
+
+    def __init__(self, batches: list[Batch]) -> None:
+        self.net = lenet()
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LR)
+        self.batches = itertools.cycle(batches)
+
+    def step(self, batch: Batch | None = None) -> tuple[float, int]:
+        x, y = batch if batch is not None else next(self.batches)
+        started = time.perf_counter()
+        self.optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(self.net(x), y).backward()
+        self.optimizer.step()
+        return time.perf_counter() - started, len(y)
 
 
-class Clock(L.Callback):
-    """Seconds from the end of batch ``warmup`` to the end of training."""
+def fresh_loader(batch_size: int, seed: int) -> TensorBatchLoader:
+    """optimlab's training loader over random uint8 images of Fashion-MNIST's size."""
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.randint(
+        0, 256, (TRAIN_IMAGES, 1, 28, 28), dtype=torch.uint8, generator=generator
+    )
+    labels = torch.randint(0, 10, (TRAIN_IMAGES,), generator=generator)
+    sampler = EpochSampler(TRAIN_IMAGES, shuffle=True, seed=seed)
+    return TensorBatchLoader(
+        images, labels, batch_size=batch_size, sampler=sampler,
+        transform=NormalizeImages(FASHION_MEAN, FASHION_STD),
+    )  # fmt: skip
 
-    def __init__(self, warmup: int) -> None:
-        self.warmup, self.started, self.ended = warmup, 0.0, 0.0
 
-    def on_train_batch_end(self, trainer: L.Trainer, *_: object) -> None:
-        if trainer.global_step == self.warmup:
-            self.started = time.perf_counter()
-        self.ended = time.perf_counter()
-
-
-def floor_rate(
-    net: nn.Module, batches: list[tuple[Tensor, Tensor]], warmup: int, steps: int
+def lightning_ratio(
+    module: L.LightningModule, batches: Iterable[Batch], limit: Limit, warmup: int, steps: int
 ) -> float:
-    clock = Clock(warmup)
+    """Images/s of a Trainer fit over the limit's images/s stepped alongside it."""
+    timer = StepTimer(warmup, steps)
+    timer.partner = limit.step
     trainer = L.Trainer(
-        accelerator="cpu", max_steps=warmup + steps, logger=False, callbacks=[clock],
+        accelerator="cpu", max_steps=warmup + steps, logger=False, callbacks=[timer],
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         num_sanity_val_steps=0, limit_val_batches=0,
     )  # fmt: skip
-    trainer.fit(Bare(net, lr=0.01), train_dataloaders=Cycle(batches, warmup + steps))
-    return steps * len(batches[0][1]) / (clock.ended - clock.started)
+    trainer.fit(module, train_dataloaders=batches)
+    return (timer.images / timer.elapsed) / (timer.partner_images / timer.partner_elapsed)
+
+
+def plain_ratio(batches: Iterable[Batch], limit: Limit, warmup: int, steps: int) -> float:
+    """The bare loop fed by ``batches`` (fetch timed too) over the limit alongside it."""
+    plain = Limit([])
+    elapsed = partner_elapsed = 0.0
+    images = partner_images = 0
+    iterator = iter(batches)
+    for index in range(warmup + steps):
+        started = time.perf_counter()
+        _, size = plain.step(next(iterator))  # timed with the fetch, below
+        took = time.perf_counter() - started
+        partner_seconds, partner_size = limit.step()
+        if index >= warmup:
+            elapsed, images = elapsed + took, images + size
+            partner_elapsed, partner_images = (
+                partner_elapsed + partner_seconds,
+                partner_images + partner_size,
+            )
+    return (images / elapsed) / (partner_images / partner_elapsed)
+
+
+Rung = Callable[[Limit, int, int, int], float]  # (limit, warmup, steps, round) -> ratio
+
+
+def rungs(ready: list[Batch], batch_size: int) -> dict[str, Rung]:
+    def fresh(round_: int) -> TensorBatchLoader:
+        return fresh_loader(batch_size, seed=round_)
+
+    return {
+        "plain, fresh batches": lambda lim, w, s, r: plain_ratio(fresh(r), lim, w, s),
+        "lightning, ready": lambda lim, w, s, r: lightning_ratio(
+            Bare(lenet()), Cycle(ready, w + s), lim, w, s
+        ),
+        "lightning, fresh": lambda lim, w, s, r: lightning_ratio(
+            Bare(lenet()), fresh(r), lim, w, s
+        ),
+        "task, ready": lambda lim, w, s, r: lightning_ratio(task(), Cycle(ready, w + s), lim, w, s),
+        "task, fresh": lambda lim, w, s, r: lightning_ratio(task(), fresh(r), lim, w, s),
+    }
 
 
 def micro(batch_size: int, repeats: int = 200) -> list[str]:
@@ -126,32 +209,39 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=100, help="timed steps per round and path")
+    parser.add_argument("--steps", type=int, default=100, help="timed steps per round and rung")
     parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5, help="alternating rounds")
+    parser.add_argument("--repeats", type=int, default=5, help="rounds (the rung order rotates)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    if (args.warmup + args.steps) * args.batch_size > TRAIN_IMAGES:
+        parser.error(f"--warmup + --steps batches must fit in one epoch of {TRAIN_IMAGES} images")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.manual_seed(0)
-    net = LeNet().to(memory_format=torch.channels_last)  # as optimlab runs it
-    batches = [
-        (torch.randn(args.batch_size, 1, 28, 28), torch.randint(0, 10, (args.batch_size,)))
-        for _ in range(BATCHES)
-    ]
-    limit_rate(net, batches, args.warmup)
-    ratios = []
-    for round_ in range(1, args.repeats + 1):
-        limit = limit_rate(net, batches, args.steps)
-        floor = floor_rate(net, batches, args.warmup, args.steps)
-        ratios.append(floor / limit)
-        rates = f"limit {limit:8.0f} images/s  floor {floor:8.0f} images/s"
-        print(f"round {round_}: {rates}  x{floor / limit:.3f}", flush=True)
+    # the limit's batches as benchmark.py makes them: cut and normalized by the real loader
+    ready = list(itertools.islice(fresh_loader(args.batch_size, seed=-1), READY_BATCHES))
+    limit = Limit(ready)
+    for _ in range(args.warmup):
+        limit.step()
+    ladder = rungs(ready, args.batch_size)
+    names = list(ladder)
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(args.repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            ratio = ladder[name](limit, args.warmup, args.steps, round_)
+            ratios[name].append(ratio)
+            print(f"round {round_ + 1}: {name:22s} x{ratio:.3f} of the limit alongside", flush=True)
     settings = f"threads={args.threads} batch_size={args.batch_size} steps={args.steps}"
     print(f"# {settings} repeats={args.repeats}")
+    for name in names:
+        values = ratios[name]
+        spread = f"(rounds {min(values):.3f}-{max(values):.3f})"
+        print(f"{name:22s} {statistics.median(values):.3f} of the limit {spread}")
     print("\n".join(micro(args.batch_size)))
-    print(f"floor_vs_limit={statistics.median(ratios):.3f}")
+    print(f"floor_vs_limit={statistics.median(ratios['lightning, ready']):.3f}")
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def test_training_steps_do_not_wait_for_the_device(compose_train, monkeypatch) -
     assert sum(1 for count in windows if count) <= 1, windows
 
 
-def test_the_floor_script_prints_rounds_micro_costs_and_its_ratio_line() -> None:
+def test_the_floor_script_prints_every_rung_the_micro_costs_and_its_ratio_line() -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "benchmark_floor.py"), "--steps", "3",
          "--warmup", "2", "--repeats", "2", "--batch-size", "16", "--threads", "1"],
@@ -158,7 +158,79 @@ def test_the_floor_script_prints_rounds_micro_costs_and_its_ratio_line() -> None
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
-    assert sum(line.startswith("round ") for line in lines) == 2
+    rungs = (
+        "plain, fresh batches",
+        "lightning, ready",
+        "lightning, fresh",
+        "task, ready",
+        "task, fresh",
+    )
+    assert sum(line.startswith("round ") for line in lines) == 2 * len(rungs)
+    for rung in rungs:  # each rung's median ratio to the limit
+        assert any(re.match(rf"{rung}\s+{NUMBER} of the limit", line) for line in lines), rung
     assert any(line.startswith("gather images.index_select") for line in lines)
     assert re.fullmatch(rf"floor_vs_limit={NUMBER}", lines[-1]), lines[-1]
     assert float(lines[-1].split("=")[1]) > 0
+
+
+def test_each_step_is_one_tensorboard_event_with_the_lr_and_the_task_values(
+    compose_train,
+) -> None:
+    """The LR logger records into the task's buffer: one event (and checksum) per step."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    cfg = compose_train("trainer.max_epochs=1", "trainer.log_every_n_steps=4", "test=false")
+    train(cfg)
+    (events_file,) = Path(cfg.paths.output_dir).rglob("events.out.tfevents.*")
+    tags_per_event = [
+        {value.tag for value in event.summary.value}
+        for event in EventFileLoader(str(events_file)).Load()
+        if any(value.tag == "train/lr" for value in event.summary.value)
+    ]
+    assert len(tags_per_event) == 10  # every optimizer step of the epoch
+    for tags in tags_per_event:
+        assert {"train/lr", "train/momentum", "train/loss_step", "train/grad_norm"} <= tags
+
+
+def test_lightnings_per_hook_attribute_skips_the_module_checks(monkeypatch) -> None:
+    """_current_fx_name is set ~40 times a step: not through nn.Module.__setattr__."""
+    from optimlab.tasks import ClassificationTask
+
+    task = ClassificationTask(net=torch.nn.Linear(4, 2), optimizer={"_target_": "torch.optim.SGD"})
+    head = torch.nn.Linear(2, 2)
+    calls: list[str] = []
+    original = torch.nn.Module.__setattr__
+
+    def counted(self: torch.nn.Module, name: str, value: Any) -> None:
+        calls.append(name)
+        original(self, name, value)
+
+    monkeypatch.setattr(torch.nn.Module, "__setattr__", counted)
+    task._current_fx_name = "training_step"
+    assert task._current_fx_name == "training_step" and calls == []
+    task.head = head  # modules (and parameters) still register
+    assert calls == ["head"] and "head" in dict(task.named_children())
+
+
+def test_a_batch_already_on_the_device_is_not_walked_and_others_still_move() -> None:
+    from optimlab.tasks import ClassificationTask
+
+    task = ClassificationTask(net=torch.nn.Linear(4, 2), optimizer={"_target_": "torch.optim.SGD"})
+    batch = (torch.zeros(2, 4), torch.zeros(2, dtype=torch.long))
+    assert task.transfer_batch_to_device(batch, torch.device("cpu"), 0) is batch
+    moved = task.transfer_batch_to_device(batch, torch.device("meta"), 0)
+    assert [t.device.type for t in moved] == ["meta", "meta"]
+
+
+def test_the_step_buffer_turns_every_kind_of_value_into_numbers_in_one_go() -> None:
+    from optimlab.callbacks.step_scalars import StepScalars
+
+    buffer = StepScalars()
+    weight = torch.tensor(2.0, requires_grad=True)
+    buffer.add(0, {"loss": weight * 3, "count": torch.tensor(7), "lr": 0.1})
+    buffer.add(0, {"norm": torch.tensor([1.5], dtype=torch.float64)})  # merged into step 0
+    buffer.add(1, {"acc": torch.tensor(0.25)})
+    steps, rows = buffer.take()
+    assert steps == [0, 1] and len(buffer) == 0
+    assert rows == [{"loss": 6.0, "count": 7.0, "lr": 0.1, "norm": 1.5}, {"acc": 0.25}]
+    assert buffer.last == {"acc": 0.25}

@@ -185,3 +185,18 @@ def test_clipping_bounds_the_gradient_and_the_raw_norm_is_logged(
         assert max(probe.largest) <= limit * (1 + 1e-6)
     raw = [v for _, v in read_scalars(Path(cfg.paths.output_dir))["train/grad_norm"]]
     assert len(raw) == 10 and max(raw) > limit  # logged before clipping
+
+
+@pytest.mark.parametrize(
+    "dtypes", [(torch.float32,) * 3, (torch.float32, torch.float64, torch.bfloat16)]
+)
+def test_the_logged_gradient_norm_is_get_total_norms(dtypes) -> None:
+    """The fused path (one dtype) and the fallback (mixed dtypes) agree with torch's."""
+    from optimlab.tasks.base import total_norm
+
+    generator = torch.Generator().manual_seed(0)
+    tensors = [
+        torch.randn(n, generator=generator).to(d) for n, d in zip((3, 50, 7), dtypes, strict=True)
+    ]
+    expected = torch.nn.utils.get_total_norm(tensors, norm_type=2.0)
+    assert total_norm(tensors).item() == pytest.approx(expected.item(), rel=1e-6)

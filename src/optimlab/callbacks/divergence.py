@@ -13,6 +13,12 @@ class DivergedError(RuntimeError):
     """The loss stopped being a finite number."""
 
 
+def _finite(loss: torch.Tensor) -> bool:
+    if loss.numel() == 1:  # the usual scalar loss: one op, not three
+        return math.isfinite(loss.item())
+    return bool(torch.isfinite(loss).all())
+
+
 class DivergenceGuard(L.Callback):
     """Check the training loss every ``check_every_n_steps`` steps (a device sync each time)."""
 
@@ -27,7 +33,7 @@ class DivergenceGuard(L.Callback):
         if trainer.global_step % self.check_every_n_steps:
             return
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        if loss is None or bool(torch.isfinite(loss).all()):
+        if loss is None or _finite(loss):
             return
         value = float(loss.detach().float().mean())
         lr = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else math.nan

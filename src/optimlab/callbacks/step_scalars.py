@@ -23,6 +23,13 @@ from torch import Tensor
 Row = dict[str, float]
 
 
+def _scalar(value: Tensor) -> Tensor:
+    """A detached 0-d float32 tensor (most recorded values already are: no op for those)."""
+    if value.ndim == 0 and value.dtype == torch.float32 and not value.requires_grad:
+        return value
+    return value.detach().reshape(()).float()
+
+
 class StepScalars:
     """A buffer of {tag: value} rows, one per optimizer step."""
 
@@ -46,12 +53,9 @@ class StepScalars:
         """Empty the buffer: its steps and rows, every tensor turned into a float at once."""
         steps, rows = self._steps, self._rows
         self._steps, self._rows = [], []
-        tensors = [v for row in rows for v in row.values() if isinstance(v, Tensor)]
-        numbers = iter(
-            torch.stack([t.detach().reshape(()).float() for t in tensors]).tolist()
-            if tensors
-            else []
-        )  # one device-to-host transfer for the whole buffer
+        tensors = [_scalar(v) for row in rows for v in row.values() if isinstance(v, Tensor)]
+        # one device-to-host transfer for the whole buffer
+        numbers = iter(torch.stack(tensors).tolist() if tensors else [])
         floats = [
             {k: next(numbers) if isinstance(v, Tensor) else float(v) for k, v in row.items()}
             for row in rows

@@ -19,8 +19,12 @@ the rung's clock, so both share the same seconds of a noisy machine. Rungs:
   task, fresh             the task fed by the TensorBatchLoader: what
                           `scripts/benchmark.py --variant bare ...` runs, without Hydra
 
-Each rung prints its median ratio to the limit over the rounds. Then the gather and the
-normalization of one batch, both ways. The last line is `floor_vs_limit=<lightning, ready>`.
+Each rung prints its median ratio to the limit over the rounds, then the limit's own step
+time (so a ratio converts to milliseconds a step). Then the gather and the normalization of
+one batch, both ways, and the small per-step costs docs/performance.md cites
+(optimlab.bench.overheads: Lightning's hook attribute, a small op after backward, the
+gradient norm in the step, TensorBoard writes). The last line is
+`floor_vs_limit=<lightning, ready>`.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
+from optimlab.bench import overheads  # noqa: E402
 from optimlab.bench.timing import StepTimer  # noqa: E402
 from optimlab.data.batches import EpochSampler, TensorBatchLoader  # noqa: E402
 from optimlab.data.transforms import NormalizeImages  # noqa: E402
@@ -96,9 +101,10 @@ class Cycle:
 
 
 class Limit:
-    """The bare step on ready batches, one step at a time (the partner of every rung)."""
+    """The bare step, one step at a time: on ``batches`` cycled (the limit, partner of every
+    rung), or on the batch it is given (the plain rung)."""
 
-    def __init__(self, batches: list[Batch]) -> None:
+    def __init__(self, batches: Iterable[Batch] = ()) -> None:
         self.net = lenet()
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LR)
         self.batches = itertools.cycle(batches)
@@ -143,7 +149,7 @@ def lightning_ratio(
 
 def plain_ratio(batches: Iterable[Batch], limit: Limit, warmup: int, steps: int) -> float:
     """The bare loop fed by ``batches`` (fetch timed too) over the limit alongside it."""
-    plain = Limit([])
+    plain = Limit()  # fed batch by batch below
     elapsed = partner_elapsed = 0.0
     images = partner_images = 0
     iterator = iter(batches)
@@ -185,7 +191,8 @@ def micro(batch_size: int, repeats: int = 200) -> list[str]:
     """The gather of a batch from 60,000 uint8 images and its normalization, both ways (ms)."""
     images = torch.randint(0, 256, (60_000, 1, 28, 28), dtype=torch.uint8)
     index = torch.randperm(len(images))[:batch_size]
-    scale, shift = torch.full((1, 1, 1, 1), 1 / (255 * 0.353)), torch.full((1, 1, 1, 1), -0.81)
+    normalize = NormalizeImages(FASHION_MEAN, FASHION_STD)  # what the loader runs
+    scale, shift = normalize._scale, normalize._shift  # the same multiply-add, for addcmul
     batch = images.index_select(0, index)
 
     def ms(fn: Callable[[], object]) -> float:
@@ -199,7 +206,7 @@ def micro(batch_size: int, repeats: int = 200) -> list[str]:
         ("gather images[index]", lambda: images[index]),
         ("gather images.index_select(0, i)", lambda: images.index_select(0, index)),
         ("normalize addcmul", lambda: torch.addcmul(shift, batch.float(), scale)),
-        ("normalize in-place mul_/add_", lambda: batch.float().mul_(scale).add_(shift)),
+        ("normalize in-place mul_/add_", lambda: normalize(batch)),
     ]
     return [f"{name:34s}{ms(fn):.3f} ms" for name, fn in rows]
 
@@ -240,7 +247,16 @@ def main() -> None:
         values = ratios[name]
         spread = f"(rounds {min(values):.3f}-{max(values):.3f})"
         print(f"{name:22s} {statistics.median(values):.3f} of the limit {spread}")
+    step_ms = statistics.median(limit.step()[0] for _ in range(args.steps)) * 1e3
+    print(f"limit step {step_ms:.2f} ms (median of {args.steps}, ready batches)")
     print("\n".join(micro(args.batch_size)))
+    rows = [
+        *overheads.hook_attribute(),
+        *overheads.first_op_after_backward(lenet, fresh_loader(args.batch_size, 0), args.steps),
+        *overheads.grad_norm_in_place(lenet, fresh_loader(args.batch_size, 0), args.steps),
+        *overheads.tensorboard_writes(),
+    ]
+    print("\n".join(f"{name:48s}{us:9.1f} us" for name, us in rows))
     print(f"floor_vs_limit={statistics.median(ratios['lightning, ready']):.3f}")
 
 

@@ -169,6 +169,13 @@ def test_the_floor_script_prints_every_rung_the_micro_costs_and_its_ratio_line()
     for rung in rungs:  # each rung's median ratio to the limit
         assert any(re.match(rf"{rung}\s+{NUMBER} of the limit", line) for line in lines), rung
     assert any(line.startswith("gather images.index_select") for line in lines)
+    assert any(re.match(rf"limit step {NUMBER} ms", line) for line in lines)
+    for cost in (
+        "_current_fx_name via OptimTask",
+        "gradient norm total_norm in the step",
+        "bulk write of 50",
+    ):
+        assert any(re.match(rf"{cost}.*\s-?{NUMBER} us$", line) for line in lines), cost
     assert re.fullmatch(rf"floor_vs_limit={NUMBER}", lines[-1]), lines[-1]
     assert float(lines[-1].split("=")[1]) > 0
 

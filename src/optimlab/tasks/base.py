@@ -15,7 +15,8 @@ from optimlab.optim import build_lr_scheduler, build_optimizer
 
 # Attributes Lightning sets around every hook call (about 40 times a training step) that are
 # never parameters, buffers or modules: nn.Module.__setattr__ checks all three each time
-# (2 us; 0.5% of a LeNet step on a CPU), a plain attribute set does not (docs/performance.md).
+# (about 3 us; 0.5% of a LeNet step on a CPU), a plain attribute set does not
+# (docs/performance.md, scripts/benchmark_floor.py).
 PLAIN_ATTRIBUTES = frozenset({"_current_fx_name"})
 
 
@@ -23,8 +24,8 @@ def total_norm(tensors: list[Tensor]) -> Tensor:
     """The 2-norm of all ``tensors`` together, as torch.nn.utils.get_total_norm computes it.
 
     One foreach kernel where every tensor shares a device and dtype (the usual case):
-    get_total_norm's grouping of the tensors costs about 150 us more per call inside the
-    training loop, 1% of a LeNet step on a CPU (docs/performance.md).
+    get_total_norm's grouping of the tensors costs about 140 us more per call inside the
+    training step, about 0.5-1% of a LeNet step on a CPU (docs/performance.md).
     """
     first = tensors[0]
     if all(t.device == first.device and t.dtype == first.dtype for t in tensors):

@@ -8,9 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 
-
-class DivergedError(RuntimeError):
-    """The loss stopped being a finite number."""
+from optimlab.errors import DivergedError
 
 
 def _finite(loss: torch.Tensor) -> bool:

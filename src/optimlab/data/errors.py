@@ -1,25 +1,16 @@
-"""Errors a user can act on."""
+"""Refusing a partial copy of a data set (the error types live in optimlab.errors)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-
-class DataError(Exception):
-    """Anything wrong with the data a user pointed at (the preflight reports these)."""
-
-
-class DataNotFoundError(DataError, FileNotFoundError):
-    """The data set is in none of the places we look, and could not be downloaded."""
-
-
-class DataFormatError(DataError, ValueError):
-    """The files are there but do not hold what their format promises."""
-
-
-class ChecksumError(DataFormatError):
-    """A file's checksum differs from the official one (truncated or corrupt download)."""
+from optimlab.errors import (  # noqa: F401  (re-exported for the data modules)
+    ChecksumError,
+    DataError,
+    DataFormatError,
+    DataNotFoundError,
+)
 
 
 def refuse_partial_copy(

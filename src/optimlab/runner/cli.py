@@ -11,23 +11,17 @@ from typing import TypeVar
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig
 
-from optimlab.callbacks.divergence import DivergedError
-from optimlab.data.errors import DataNotFoundError
-from optimlab.data.idx import IDXFormatError
+from optimlab.errors import EXIT_BAD_INPUT, EXIT_DIVERGED, DivergedError, OptimlabError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-USER_ERRORS = (DataNotFoundError, IDXFormatError, ValueError, FileNotFoundError, DivergedError)
-EXIT_BAD_INPUT = 2  # a setting or a file the user can fix
-EXIT_DIVERGED = 3  # the loss became NaN/inf
 
 
 def _user_error(error: BaseException) -> BaseException | None:
     """The user-facing cause of ``error``, unwrapping Hydra's instantiation wrapper."""
     while isinstance(error, InstantiationException) and error.__cause__ is not None:
         error = error.__cause__
-    return error if isinstance(error, USER_ERRORS) else None
+    return error if isinstance(error, OptimlabError) else None
 
 
 def run_or_exit(job: Callable[[DictConfig], T], cfg: DictConfig) -> T:

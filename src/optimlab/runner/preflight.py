@@ -16,13 +16,9 @@ from typing import Any
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 
+from optimlab.errors import ConfigError
 from optimlab.models.init import INIT_SCHEMES
 from optimlab.optim.lr_schedulers import INTERVALS
-
-
-class ConfigError(ValueError):
-    """A setting a user can fix; the message says how."""
-
 
 # what each kind of task logs (a plateau monitor or optimized_metric must be one of these)
 LOGGED_METRICS = {

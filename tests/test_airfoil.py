@@ -1,4 +1,4 @@
-"""Airfoil regression data: shipped in the package, checksummed, split, or as the seeds do."""
+"""Airfoil regression data: shipped in the package, checksummed, split, or as D2L ch. 11 does."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.runs import train
+from helpers.tb import read_scalars
 from optimlab.data import DataNotFoundError
 from optimlab.data.airfoil import (
     FILE_NAME,
@@ -21,8 +23,7 @@ from optimlab.data.airfoil import (
     packaged_file,
     sha1_of,
 )
-from optimlab.runner.train import train
-from tb import read_scalars
+from optimlab.errors import ConfigError
 
 
 def test_the_packaged_copy_is_the_official_file() -> None:
@@ -44,7 +45,7 @@ def test_split_mode_standardizes_with_training_statistics_only() -> None:
     assert not (rows[0] & rows[1]) and not (rows[0] & rows[2]) and not (rows[1] & rows[2])
 
 
-def test_d2l_mode_is_the_seeds_set_up() -> None:
+def test_d2l_mode_is_d2l_set_up() -> None:
     data = np.genfromtxt(packaged_file(), dtype=np.float32, delimiter="\t")
     data = (data - data.mean(axis=0)) / data.std(axis=0)
     dm = AirfoilDataModule(mode="d2l")
@@ -167,7 +168,7 @@ def test_linear_regression_on_airfoil_trains_offline(compose_train) -> None:
     assert (Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt").is_file()
 
 
-def test_half_mse_is_the_seeds_squared_loss(compose_train) -> None:
+def test_half_mse_is_d2l_squared_loss(compose_train) -> None:
     results = {}
     for loss in ("mse", "half_mse"):
         cfg = compose_train(
@@ -198,3 +199,41 @@ def test_log_features_take_the_log_before_standardizing() -> None:
         AirfoilDataModule(log_features=["freq"])
     with pytest.raises(ValueError, match="angle can be 0"):
         AirfoilDataModule(log_features=["angle"])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"val_fraction": 0.1, "test_fraction": 0.25},
+        {"val_fraction": 0.0, "test_fraction": 0.0},
+        {"mode": "d2l"},
+        {"mode": "d2l", "d2l_rows": 1000},
+    ],
+    ids=str,
+)
+def test_train_size_is_counted_before_loading(options: dict) -> None:
+    dm = AirfoilDataModule(**options)
+    size = dm.train_size()
+    dm.setup("fit")
+    assert size == dm.split_size("train")
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"mode": "kfold"}, "datamodule.mode must be one of ['split', 'd2l']"),
+        ({"val_fraction": 1.0}, "datamodule.val_fraction must be a number in [0, 1)"),
+        ({"val_fraction": 0.6, "test_fraction": 0.5}, "leave no training rows"),
+        ({"d2l_rows": 0}, "datamodule.d2l_rows must be a positive integer"),
+        ({"d2l_rows": 2000}, "datamodule.d2l_rows=2000 is more than the file's 1503 rows"),
+        ({"mode": "d2l", "log_features": ["frequency"]}, "log_features is for mode=split"),
+        ({"standardize_target": "no"}, "datamodule.standardize_target must be true or false"),
+        ({"batch_size": 0}, "datamodule.batch_size must be a positive integer"),
+    ],
+    ids=str,
+)
+def test_a_bad_setting_is_a_config_error_naming_the_key(options: dict, words: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        AirfoilDataModule(**options)
+    assert words in str(error.value)

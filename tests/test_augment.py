@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from optimlab.data.augment import AugmentOptions, RandomCropFlip, build_augment
+from optimlab.errors import ConfigError
 
 
 def _batch(count: int = 16, channels: int = 3, size: int = 8, seed: int = 0) -> torch.Tensor:
@@ -98,7 +99,9 @@ def test_options_from_config_blocks() -> None:
     assert isinstance(augment, RandomCropFlip)
     assert (augment.padding, augment.horizontal_flip) == (4, True)
     assert AugmentOptions.parse({"horizontal_flip": True}) == AugmentOptions(0, True)
-    with pytest.raises(ValueError, match=r"unknown datamodule.augment keys \['flip'\]"):
+    with pytest.raises(ConfigError, match=r"unknown datamodule.augment keys \['flip'\]"):
         AugmentOptions.parse({"flip": True})
-    with pytest.raises(ValueError, match="random_crop_padding must be >= 0"):
+    with pytest.raises(ConfigError, match="random_crop_padding must be an integer >= 0"):
         AugmentOptions.parse({"random_crop_padding": -1})
+    with pytest.raises(ConfigError, match="horizontal_flip must be true or false"):
+        AugmentOptions.parse({"horizontal_flip": "yes"})

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from fake_images import fake_rgb_images, write_cifar10
+from helpers.fake_images import fake_rgb_images, write_cifar10
+from helpers.runs import train
 from optimlab.data import ChecksumError, CIFAR10DataModule, DataFormatError, DataNotFoundError
 from optimlab.data import cifar10 as cifar10_module
 from optimlab.data.cifar10 import BATCH_FOLDER, MEAN, STD
 from optimlab.data.cifar_batches import META_FILE, TEST_FILES, TRAIN_FILES, read_batch
-from optimlab.runner.train import train
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +47,13 @@ def test_loads_uint8_splits_with_a_held_out_validation_set(cifar_dir: Path) -> N
         assert int(labels.min()) >= 0 and int(labels.max()) < 10
     assert dm.spec.model_kwargs() == {"in_channels": 3, "image_size": 32, "num_classes": 10}
     assert dm.class_names[0] == "airplane"
+
+
+def test_train_size_comes_from_batches_meta_or_the_official_count(tmp_path: Path) -> None:
+    assert _datamodule(tmp_path / "nothing", val_size=5000).train_size() == 45_000
+    uneven = write_cifar10(tmp_path / "uneven", train=62, test=10)  # no num_cases_per_batch
+    assert _datamodule(uneven).train_size() is None  # files you made: only loading tells
+    assert _datamodule(uneven, checksum=True).train_size() == 50_000 - 20  # must be official
 
 
 def test_pixels_are_read_in_the_official_channel_plane_order(cifar_dir: Path) -> None:

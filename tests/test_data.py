@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fakedata import write_fashion_mnist
+from helpers.fakedata import write_fashion_mnist
 from optimlab.data import DataNotFoundError, EpochSampler, FashionMNISTDataModule, TensorBatchLoader
 from optimlab.data.idx import IDXFormatError, read_idx, write_idx
 from optimlab.data.transforms import NormalizeImages
@@ -188,3 +188,14 @@ def test_a_failed_download_leaves_no_partial_file(tmp_path: Path, monkeypatch) -
     with pytest.raises(DataNotFoundError, match="Connection reset by peer"):
         dm.prepare_data()
     assert list((tmp_path / "data").iterdir()) == []
+
+
+def test_train_size_is_official_until_the_files_are_here_then_read_from_their_header(
+    tmp_path: Path,
+) -> None:
+    dm = _datamodule(tmp_path / "data", download=True)
+    assert dm.train_size() == 60_000 - 100  # to be downloaded: the official split
+    write_fashion_mnist(tmp_path / "data", train=150, test=30)
+    assert dm.train_size() == 50  # the IDX header's count, minus val_size
+    dm.setup("fit")
+    assert dm.split_size("train") == 50

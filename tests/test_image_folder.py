@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT
-from fake_images import image_tree_files, write_archive, write_tree
+from helpers import ROOT
+from helpers.fake_images import image_tree_files, write_archive, write_tree
+from helpers.runs import train
 from optimlab.data import DataFormatError, DataNotFoundError, ImageFolderDataModule, image_cache
 from optimlab.data import image_folder as image_folder_module
-from optimlab.runner.train import train
 
 REAL_ARCHIVE = ROOT.parent / "shared" / "data" / "cifar10-jpeg.tar.gz"
 CLASSES = ("cat", "dog", "frog")
@@ -137,6 +137,20 @@ def test_non_square_images_need_image_size(tmp_path: Path) -> None:
     with pytest.raises(DataFormatError, match="6x10, not square"):
         _datamodule(tree, cache=False).spec  # noqa: B018
     assert _datamodule(tree, cache=False, image_size=8).spec.image_size == 8
+
+
+def test_train_size_of_an_archive_is_read_from_its_cache(
+    tmp_path: Path, files: dict[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = write_archive(tmp_path / "images.tar.gz", files)
+    assert _datamodule(archive).train_size() is None  # not decoded yet: only decoding tells
+    decoded = _datamodule(archive)
+    decoded.setup("fit")
+    assert decoded.train_size() == decoded.split_size("train") == 15
+    _no_decoding(monkeypatch)
+    fresh = _datamodule(archive)
+    assert fresh.train_size() == 15
+    assert fresh._data is None  # the cache's tensors were mapped for their sizes, not loaded
 
 
 def test_the_cache_is_written_beside_the_source_and_used_next_time(

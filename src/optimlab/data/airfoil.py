@@ -1,6 +1,6 @@
 """UCI Airfoil Self-Noise: 1503 rows, 5 features -> sound pressure (dB). Shipped in the package.
 
-The seeds use it for their optimizer comparison: ``mode=d2l`` reproduces their set-up exactly
+D2L ch. 11 uses it for its optimizer comparison: ``mode=d2l`` reproduces that set-up exactly
 (first 1500 rows, every column standardized with all-row statistics, no held-out split).
 """
 
@@ -8,21 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import os
-import random
 import tempfile
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
-from torch import Tensor
 
-from optimlab.data.batches import EpochSampler, TensorBatchLoader
+from optimlab.data import settings
 from optimlab.data.errors import ChecksumError, DataNotFoundError
+from optimlab.data.in_memory import InMemoryDataModule, Split
+from optimlab.data.protocol import REGRESSION
+from optimlab.data.specs import RegressionSpec
+from optimlab.errors import ConfigError
 
 FILE_NAME = "airfoil_self_noise.dat"
 SHA1 = "76e5be1548fd8222e5074cf0faae75edff8cf93f"  # the copy d2l (and this package) uses
@@ -30,18 +30,7 @@ URL = "http://d2l-data.s3-accelerate.amazonaws.com/airfoil_self_noise.dat"
 MODES = ("split", "d2l")
 # the file's columns, in order; the last is the target (scaled sound pressure level, dB)
 FEATURES = ("frequency", "angle", "chord", "velocity", "thickness")
-
-
-@dataclass(frozen=True)
-class RegressionSpec:
-    """What a regression model must know about the data."""
-
-    in_features: int
-    out_features: int
-    task: str = "regression"
-
-    def model_kwargs(self) -> dict[str, int]:
-        return {"in_features": self.in_features, "out_features": self.out_features}
+ROWS = 1503  # in the file (its sha1 is checked, so always)
 
 
 def sha1_of(path: Path) -> str:
@@ -82,10 +71,17 @@ def download(url: str, destination: Path, expected_sha1: str = SHA1) -> Path:
     return destination
 
 
-class AirfoilDataModule(L.LightningDataModule):
-    """Feature rows held in memory as float32; batches by tensor indexing."""
+def split_rows(rows: int, val_fraction: float, test_fraction: float) -> dict[str, int]:
+    """How many of ``rows`` each split of mode=split gets (the same count setup makes)."""
+    test, val = round(test_fraction * rows), round(val_fraction * rows)
+    return {"test": test, "val": val, "train": rows - test - val}
 
-    spec = RegressionSpec(in_features=5, out_features=1)
+
+class AirfoilDataModule(InMemoryDataModule):
+    """Feature rows held in memory as float32 on the shared in-memory base."""
+
+    task = REGRESSION
+    spec = RegressionSpec(num_features=len(FEATURES), num_outputs=1)
 
     def __init__(
         self,
@@ -104,47 +100,53 @@ class AirfoilDataModule(L.LightningDataModule):
         split_seed: int = 0,
         drop_last: bool = False,
     ) -> None:
-        super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"datamodule.mode must be one of {list(MODES)}, got {mode!r}")
-        if batch_size <= 0 or eval_batch_size <= 0:
-            raise ValueError(
-                f"batch sizes must be positive (batch_size={batch_size}, "
-                f"eval_batch_size={eval_batch_size})"
+        super().__init__(
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            seed=seed,
+            split_seed=split_seed,
+            drop_last=drop_last,
+        )
+        self.mode = settings.one_of("mode", mode, MODES)
+        self.val_fraction = settings.fraction("val_fraction", val_fraction, fix="0.15 is usual")
+        self.test_fraction = settings.fraction("test_fraction", test_fraction, fix="0.15 is usual")
+        if split_rows(ROWS, self.val_fraction, self.test_fraction)["train"] <= 0:
+            raise ConfigError(
+                f"datamodule.val_fraction={val_fraction} and test_fraction={test_fraction} "
+                "leave no training rows; lower them (0.15 each is usual)"
             )
-        if not (
-            0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1
-        ):
-            raise ValueError(
-                "datamodule.val_fraction and test_fraction must be in [0, 1) and leave training "
-                f"rows (got {val_fraction} and {test_fraction})"
+        self.d2l_rows = settings.positive_int(
+            "d2l_rows", d2l_rows, fix="try datamodule.d2l_rows=1500"
+        )
+        if self.d2l_rows > ROWS:
+            raise ConfigError(
+                f"datamodule.d2l_rows={d2l_rows} is more than the file's {ROWS} rows; lower it"
             )
-        unknown = sorted(set(log_features) - set(FEATURES))
+        self.log_features = self._checked_log_features(log_features)
+        self.data_dir = Path(data_dir).expanduser() if data_dir else None
+        self.download = settings.flag("download", download)
+        self.standardize_target = settings.flag("standardize_target", standardize_target)
+        self.target_std: float | None = None  # dB per standardized unit, known after setup
+
+    def _checked_log_features(self, names: Sequence[str]) -> tuple[str, ...]:
+        unknown = sorted(set(names) - set(FEATURES))
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"datamodule.log_features: unknown feature(s) {unknown}; "
                 f"choose from {list(FEATURES)}"
             )
-        if "angle" in log_features:
-            raise ValueError("datamodule.log_features: angle can be 0 (no log); drop it")
-        if log_features and mode == "d2l":
-            raise ValueError("datamodule.log_features is for mode=split; d2l is the seeds' set-up")
-        self.log_features = tuple(log_features)
-        self.data_dir = Path(data_dir).expanduser() if data_dir else None
-        self.download = download
-        self.mode = mode
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.standardize_target = standardize_target
-        self.d2l_rows = d2l_rows
-        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-        self.split_seed = split_seed
-        self.drop_last = drop_last
-        self._splits: dict[str, tuple[Tensor, Tensor]] = {}
-        self.target_std: float | None = None  # dB per standardized unit, known after setup
-        self._device_cache: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
+        if "angle" in names:
+            raise ConfigError("datamodule.log_features: angle can be 0 (no log); drop it")
+        if names and self.mode == "d2l":
+            raise ConfigError(
+                "datamodule.log_features is for mode=split; d2l is D2L ch. 11's set-up"
+            )
+        return tuple(names)
+
+    def train_size(self) -> int:
+        if self.mode == "d2l":
+            return self.d2l_rows  # trains on every row it keeps
+        return split_rows(ROWS, self.val_fraction, self.test_fraction)["train"]
 
     # ---------------------------------------------------------------- finding the file
     def _local_file(self) -> Path | None:
@@ -173,8 +175,8 @@ class AirfoilDataModule(L.LightningDataModule):
 
     def _not_found(self, reason: str) -> DataNotFoundError:
         return DataNotFoundError(
-            f"{FILE_NAME} not found in {self.data_dir} and {reason}. Provide it one of three "
-            f"ways: put the file in {self.data_dir}; or run once with network access and "
+            f"{FILE_NAME} not found in datamodule.data_dir={self.data_dir} and {reason}. "
+            f"Provide it one of three ways: put the file in {self.data_dir}; or run once with network access and "
             "datamodule.download=true; or set datamodule.data_dir=null to use the copy shipped "
             "inside the package"
         )
@@ -187,25 +189,27 @@ class AirfoilDataModule(L.LightningDataModule):
         return np.genfromtxt(path, dtype=np.float32, delimiter="\t")
 
     # ---------------------------------------------------------------- splits
-    def setup(self, stage: str | None = None) -> None:
-        if self._splits:
-            return
-        if self.mode == "d2l":
-            # the seeds, in their numpy float32 arithmetic: standardize with all 1503 rows,
-            # keep the first 1500, no held-out data
-            data = self._read()
-            rows = torch.from_numpy((data - data.mean(axis=0)) / data.std(axis=0))[: self.d2l_rows]
-            split = (rows[:, :-1].contiguous(), rows[:, -1:].contiguous())
-            self._splits = {"train": split, "val": split, "test": split}
-            self.target_std = float(data.std(axis=0)[-1])
-            return
+    def make_splits(self, names: Sequence[str]) -> dict[str, Split]:
+        """All three splits at once: they come from one table."""
+        return self._d2l_splits() if self.mode == "d2l" else self._held_out_splits()
+
+    def _d2l_splits(self) -> dict[str, Split]:
+        # D2L ch. 11, in its numpy float32 arithmetic: standardize with all 1503 rows,
+        # keep the first 1500, no held-out data
+        data = self._read()
+        rows = torch.from_numpy((data - data.mean(axis=0)) / data.std(axis=0))[: self.d2l_rows]
+        split = (rows[:, :-1].contiguous(), rows[:, -1:].contiguous())
+        self.target_std = float(data.std(axis=0)[-1])
+        return {"train": split, "val": split, "test": split}
+
+    def _held_out_splits(self) -> dict[str, Split]:
         table = torch.from_numpy(self._read())
         for name in self.log_features:  # frequency and thickness span decades
             column = FEATURES.index(name)
             table[:, column] = table[:, column].log()
         order = torch.randperm(len(table), generator=torch.Generator().manual_seed(self.split_seed))
-        n_test = round(self.test_fraction * len(table))
-        n_val = round(self.val_fraction * len(table))
+        counts = split_rows(len(table), self.val_fraction, self.test_fraction)
+        n_test, n_val = counts["test"], counts["val"]
         parts = {
             "test": table[order[:n_test]],
             "val": table[order[n_test : n_test + n_val]],
@@ -216,39 +220,8 @@ class AirfoilDataModule(L.LightningDataModule):
         if not self.standardize_target:
             mean[-1], std[-1] = 0.0, 1.0
         self.target_std = float(std[-1])
+        splits = {}
         for name, rows in parts.items():
             rows = (rows - mean) / std  # training statistics only: nothing leaks from val/test
-            self._splits[name] = (rows[:, :-1].contiguous(), rows[:, -1:].contiguous())
-
-    def split_size(self, split: str) -> int:
-        return len(self._splits[split][0])
-
-    # ---------------------------------------------------------------- loaders
-    def _loader(self, split: str, *, batch_size: int, shuffle: bool) -> TensorBatchLoader:
-        trainer = self.trainer
-        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        key = (split, str(device))
-        if key not in self._device_cache:
-            features, targets = self._splits[split]
-            self._device_cache[key] = (features.to(device), targets.to(device))
-        features, targets = self._device_cache[key]
-        sampler = EpochSampler(
-            len(features), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world_size
-        )
-        return TensorBatchLoader(
-            features,
-            targets,
-            batch_size=batch_size,
-            sampler=sampler,
-            drop_last=self.drop_last and shuffle,
-        )
-
-    def train_dataloader(self) -> TensorBatchLoader:
-        return self._loader("train", batch_size=self.batch_size, shuffle=True)
-
-    def val_dataloader(self) -> TensorBatchLoader:
-        return self._loader("val", batch_size=self.eval_batch_size, shuffle=False)
-
-    def test_dataloader(self) -> TensorBatchLoader:
-        return self._loader("test", batch_size=self.eval_batch_size, shuffle=False)
+            splits[name] = (rows[:, :-1].contiguous(), rows[:, -1:].contiguous())
+        return splits

@@ -14,6 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from optimlab.data import settings
+from optimlab.errors import ConfigError
+
 # (uint8 batch (N, C, H, W), generator) -> augmented batch of the same shape and dtype
 BatchAugment = Callable[[Tensor, torch.Generator], Tensor]
 
@@ -29,11 +32,12 @@ class AugmentOptions:
     horizontal_flip: bool = False  # mirror half of the images left-right
 
     def __post_init__(self) -> None:
-        if self.random_crop_padding < 0:
-            raise ValueError(
-                f"datamodule.augment.random_crop_padding must be >= 0 (0 = off), "
-                f"got {self.random_crop_padding}"
-            )
+        settings.non_negative_int(
+            "augment.random_crop_padding",
+            self.random_crop_padding,
+            fix="0 turns it off, 4 is usual",
+        )
+        settings.flag("augment.horizontal_flip", self.horizontal_flip)
 
     @classmethod
     def parse(cls, value: AugmentOptions | Mapping[str, Any] | None) -> AugmentOptions:
@@ -43,15 +47,16 @@ class AugmentOptions:
         if isinstance(value, cls):
             return value
         known = {field.name for field in fields(cls)}
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"datamodule.augment must be a block of the keys {sorted(known)}, got {value!r}"
+            )
         unknown = sorted(set(value) - known)
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown datamodule.augment keys {unknown}; the keys are {sorted(known)}"
             )
-        return cls(
-            random_crop_padding=int(value.get("random_crop_padding", 0)),
-            horizontal_flip=bool(value.get("horizontal_flip", False)),
-        )
+        return cls(**value)
 
     @property
     def enabled(self) -> bool:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from optimlab.data.augment import STANDARD_AUGMENT, AugmentOptions
+from optimlab.data import settings
+from optimlab.data.augment import STANDARD_AUGMENT
 from optimlab.data.cifar_batches import (
     META_FILE,
     NUM_CLASSES,
@@ -18,12 +19,14 @@ from optimlab.data.cifar_batches import (
     TRAIN_FILES,
     official_md5,
     read_batch,
+    read_cases_per_batch,
     read_label_names,
     verify_md5,
 )
 from optimlab.data.download import download_atomically
 from optimlab.data.errors import DataNotFoundError, refuse_partial_copy
-from optimlab.data.in_memory import ImageSpec, InMemoryImageDataModule
+from optimlab.data.images import ImageOptions, InMemoryImageDataModule
+from optimlab.data.specs import ImageSpec
 
 CLASS_NAMES = (
     "airplane", "automobile", "bird", "cat", "deer",
@@ -33,6 +36,7 @@ BATCH_FOLDER = "cifar-10-batches-py"  # the folder inside the official archive (
 # Per-channel statistics of the 50,000 official training images (after /255).
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
+OFFICIAL_CASES_PER_BATCH = 10_000
 
 
 def find_batch_dir(candidates: Sequence[Path]) -> Path | None:
@@ -49,6 +53,7 @@ class CIFAR10DataModule(InMemoryImageDataModule):
     spec = ImageSpec(
         in_channels=3, image_size=SIZE, num_classes=NUM_CLASSES, class_names=CLASS_NAMES
     )
+    option_defaults = ImageOptions(batch_size=64, mean=MEAN, std=STD, augment=STANDARD_AUGMENT)
 
     def __init__(
         self,
@@ -57,31 +62,13 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         system_dir: str | None = None,
         download: bool = True,
         checksum: bool = True,
-        batch_size: int = 64,
-        eval_batch_size: int = 1024,
-        val_size: int = 5000,
-        mean: Sequence[float] | None = MEAN,
-        std: Sequence[float] | None = STD,
-        augment: AugmentOptions | Mapping[str, Any] | None = STANDARD_AUGMENT,
-        seed: int | None = 0,
-        split_seed: int = 0,
-        drop_last: bool = False,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            val_size=val_size,
-            mean=mean,
-            std=std,
-            augment=augment,
-            seed=seed,
-            split_seed=split_seed,
-            drop_last=drop_last,
-        )
+        super().__init__(**options)
         self.data_dir = Path(data_dir).expanduser()
         self.system_dir = Path(system_dir).expanduser() if system_dir else None
-        self.download = download
-        self.checksum = checksum
+        self.download = settings.flag("download", download)
+        self.checksum = settings.flag("checksum", checksum)
         self.class_names: tuple[str, ...] = CLASS_NAMES  # batches.meta's, once it is read
         self._verified: set[Path] = set()
 
@@ -121,7 +108,8 @@ class CIFAR10DataModule(InMemoryImageDataModule):
     def _not_found(self, reason: str) -> DataNotFoundError:
         places = " or ".join(str(path) for path in self._candidates())
         return DataNotFoundError(
-            f"CIFAR-10 not found in {places} and {reason}. Provide it one of three ways: put "
+            f"CIFAR-10 not found in {places} (datamodule.data_dir) and {reason}. Provide it "
+            "one of three ways: put "
             f"the official python batches ({BATCH_FOLDER}/data_batch_1..5, test_batch, "
             f"{META_FILE}) in {self.data_dir}; or run once with network access and "
             "datamodule.download=true; or train on an image folder instead, such as the "
@@ -149,3 +137,14 @@ class CIFAR10DataModule(InMemoryImageDataModule):
         images = torch.cat([images for images, _ in parts])
         labels = torch.cat([labels for _, labels in parts])
         return images, labels
+
+    def full_train_size(self) -> int | None:
+        """batches.meta's images per batch times five. Without it: the official count
+        when the files are to be downloaded or must be the official ones (checksum=true);
+        None for files you made."""
+        batch_dir = find_batch_dir(self._candidates())
+        meta = batch_dir / META_FILE if batch_dir else None
+        per_batch = read_cases_per_batch(meta) if meta and meta.is_file() else None
+        if per_batch is None and (batch_dir is None or self.checksum):
+            per_batch = OFFICIAL_CASES_PER_BATCH
+        return None if per_batch is None else per_batch * len(TRAIN_FILES)

@@ -105,6 +105,12 @@ def read_label_names(path: Path) -> tuple[str, ...]:
     return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
 
 
+def read_cases_per_batch(path: Path) -> int | None:
+    """batches.meta's images per training batch (the official one says 10000), or None."""
+    count = _unpickle(path).get(b"num_cases_per_batch")
+    return count if isinstance(count, int) and count > 0 else None
+
+
 def write_batches(
     directory: Path,
     train: tuple[np.ndarray, Sequence[int]],
@@ -121,12 +127,16 @@ def write_batches(
         (directory / name).write_bytes(pickle.dumps(obj, protocol=2))
 
     images, labels = train
-    for name, index in zip(
-        TRAIN_FILES, np.array_split(np.arange(len(images)), len(TRAIN_FILES)), strict=True
-    ):
+    batches = np.array_split(np.arange(len(images)), len(TRAIN_FILES))
+    for name, index in zip(TRAIN_FILES, batches, strict=True):
         dump(name, {b"data": images[index], b"labels": [int(labels[i]) for i in index]})
     images, labels = test
     dump(TEST_FILES[0], {b"data": images, b"labels": [int(label) for label in labels]})
-    names = [name.encode() for name in label_names]
-    dump(META_FILE, {b"label_names": names, b"num_vis": CHANNELS * SIZE * SIZE})
+    meta: dict[bytes, Any] = {
+        b"label_names": [name.encode() for name in label_names],
+        b"num_vis": CHANNELS * SIZE * SIZE,
+    }
+    if len({len(index) for index in batches}) == 1:  # the official meta says 10000
+        meta[b"num_cases_per_batch"] = len(batches[0])
+    dump(META_FILE, meta)
     return directory

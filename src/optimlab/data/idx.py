@@ -48,6 +48,17 @@ def _check_length(path: Path, length: int, expected: int) -> None:
         )
 
 
+def idx_shape(path: Path) -> list[int]:
+    """The shape an IDX file's header promises, read from its first bytes only."""
+    try:
+        with _open(path) as f:
+            magic = f.read(4)
+            header = magic + f.read(4 * magic[3]) if len(magic) == 4 else magic
+    except (OSError, EOFError) as error:
+        raise _unreadable(path, error) from error
+    return _parse_header(header, path)[0]
+
+
 def check_idx_header(path: Path, ndim: int) -> None:
     """Magic number, rank and length of an IDX file, from its header (and a .gz's trailer,
     which stores the unpacked length), so wrong files are refused without reading them."""

@@ -59,12 +59,13 @@ def writable(directory: Path) -> bool:
     return bool(mode & _ANY_WRITE) and os.access(directory, os.W_OK)
 
 
-def load(path: Path, expected_fingerprint: str) -> dict[str, Any] | None:
-    """The cached data, or None when the file is absent, stale or unreadable."""
+def load(path: Path, expected_fingerprint: str, *, mmap: bool = False) -> dict[str, Any] | None:
+    """The cached data, or None when the file is absent, stale or unreadable. With
+    ``mmap`` the tensors are mapped, not read: their sizes cost nothing."""
     if not path.is_file():
         return None
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:  # truncated, corrupt or from another torch: rebuild it
         log.warning("ignoring unreadable image cache %s (%s)", path, error)
         return None

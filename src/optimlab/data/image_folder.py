@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from optimlab.data import image_cache
-from optimlab.data.augment import STANDARD_AUGMENT, AugmentOptions
+from optimlab.data import image_cache, settings
+from optimlab.data.augment import STANDARD_AUGMENT
 from optimlab.data.errors import DataFormatError, DataNotFoundError
 from optimlab.data.image_files import (
     LAYOUT,
@@ -25,8 +25,10 @@ from optimlab.data.image_files import (
     read_images,
     tree_files,
 )
-from optimlab.data.in_memory import ImageSpec, InMemoryImageDataModule
+from optimlab.data.images import ImageOptions, InMemoryImageDataModule
+from optimlab.data.specs import ImageSpec
 from optimlab.data.transforms import channel_stats
+from optimlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,8 @@ class ImageFolderDataModule(InMemoryImageDataModule):
     available before training (the runner sizes the model from it) and loads lazily.
     """
 
+    option_defaults = ImageOptions(batch_size=64, augment=STANDARD_AUGMENT)
+
     def __init__(
         self,
         data_dir: str,
@@ -58,34 +62,19 @@ class ImageFolderDataModule(InMemoryImageDataModule):
         cache: bool = True,
         image_size: int | None = None,
         channels: int = 3,
-        batch_size: int = 64,
-        eval_batch_size: int = 1024,
-        val_size: int = 5000,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        augment: AugmentOptions | Mapping[str, Any] | None = STANDARD_AUGMENT,
-        seed: int | None = 0,
-        split_seed: int = 0,
-        drop_last: bool = False,
+        **options: Any,
     ) -> None:
-        super().__init__(
-            batch_size=batch_size,
-            eval_batch_size=eval_batch_size,
-            val_size=val_size,
-            mean=mean,
-            std=std,
-            augment=augment,
-            seed=seed,
-            split_seed=split_seed,
-            drop_last=drop_last,
-        )
+        super().__init__(**options)
         if channels not in READ_MODES:
-            raise ValueError(f"datamodule.channels must be 1 (grey) or 3 (RGB), got {channels}")
-        if image_size is not None and image_size <= 0:
-            raise ValueError(f"datamodule.image_size must be positive or null, got {image_size}")
+            raise ConfigError(
+                f"datamodule.channels must be 1 (grey) or 3 (RGB), got {channels!r}; "
+                "set datamodule.channels=3"
+            )
+        if image_size is not None:
+            settings.positive_int("image_size", image_size, fix="or null to keep the size")
         self.data_dir = Path(data_dir).expanduser()
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
-        self.cache = cache
+        self.cache = settings.flag("cache", cache)
         self.image_size = image_size
         self.channels = channels
         self.cache_file: Path | None = None  # where the decoded tensors were loaded/saved
@@ -115,6 +104,23 @@ class ImageFolderDataModule(InMemoryImageDataModule):
     def training_stats(self) -> tuple[list[float], list[float]]:
         data = self._folder()
         return list(data["mean"]), list(data["std"])
+
+    def full_train_size(self) -> int | None:
+        """Counted from the file names under train/ for a tree, from a fresh cache (its
+        tensors mapped, not read) for an archive; None for an archive not yet decoded."""
+        if self._data is not None:
+            return len(self._data["train_labels"])
+        source = self.data_dir
+        if source.is_dir():
+            root = layout_root(source)
+            return sum(1 for parts, _ in tree_files(root) if parts[0] == SPLITS[0])
+        if not (is_archive(source) and self.cache):
+            return None
+        fingerprint = image_cache.fingerprint([str(source)])
+        for path in self._cache_places():
+            if (data := image_cache.load(path, fingerprint, mmap=True)) is not None:
+                return len(data["train_labels"])
+        return None
 
     # -- loading --------------------------------------------------------------------------
 

@@ -1,162 +1,151 @@
-"""The shared shape of every image datamodule: whole splits held in memory as uint8."""
+"""The base of every in-memory datamodule, image or tabular: whole splits held as tensors.
+
+Batches are cut from the held tensors by one index operation (``TensorBatchLoader``), in
+an order that depends only on (seed, epoch) and is sharded across DDP ranks
+(``EpochSampler``). The tensors move to the training device once and stay there.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from typing import ClassVar
 
 import lightning as L
 import torch
 from torch import Tensor
 
-from optimlab.data.augment import AugmentOptions, BatchAugment, build_augment
-from optimlab.data.batches import EpochSampler, TensorBatchLoader
-from optimlab.data.transforms import NormalizeImages, channel_stats
+from optimlab.data import settings
+from optimlab.data.augment import BatchAugment
+from optimlab.data.batches import BatchTransform, EpochSampler, TensorBatchLoader
+from optimlab.data.protocol import DataSpec
+
+SPLITS = ("train", "val", "test")
+# the splits each Lightning stage reads (None: every one)
+STAGE_SPLITS: dict[str | None, tuple[str, ...]] = {
+    "fit": ("train", "val"),
+    "validate": ("val",),
+    "test": ("test",),
+    "predict": ("test",),
+    None: SPLITS,
+}
+_SEED_RANGE = 2**31
+
+# (inputs, targets) of one split
+Split = tuple[Tensor, Tensor]
 
 
-@dataclass(frozen=True)
-class ImageSpec:
-    """What a model must know about the data it is built for."""
-
-    in_channels: int
-    image_size: int
-    num_classes: int
-    class_names: tuple[str, ...]
-    task: str = "classification"
-
-    def model_kwargs(self) -> dict[str, int]:
-        return {
-            "in_channels": self.in_channels,
-            "image_size": self.image_size,
-            "num_classes": self.num_classes,
-        }
+def resolve_seed(seed: int | None) -> int:
+    """``seed: null`` in the config means a random run; the data order follows suit."""
+    return seed if seed is not None else random.SystemRandom().randrange(_SEED_RANGE)
 
 
-class InMemoryImageDataModule(L.LightningDataModule):
-    """Loads each split once, holds it as uint8 (N, C, H, W), serves batches by indexing.
+class InMemoryDataModule(L.LightningDataModule):
+    """Holds the train/val/test splits as (inputs, targets) tensors and serves batches.
 
-    Subclasses say where the pixels come from (``load_split``); this class owns the
-    validation split, augmentation of training batches, normalization, sharding and
-    device placement. ``mean``/``std`` of None mean "measure them on the training split".
+    A subclass says what it holds (``task``, ``spec``), how to make the splits
+    (``make_splits``) and what it knows before loading (``train_size``, ``check_files``).
+    This class owns the rest: which splits a stage needs, the loaders with their seeded
+    order and DDP shards, the per-device copies, the batch sizes and ``drop_last``.
+    Images add augmentation and normalization through ``augment`` and
+    ``batch_transform()``, which are read once per loader, never per batch.
     """
 
-    spec: ImageSpec
+    task: ClassVar[str]
+    spec: DataSpec
+    augment: BatchAugment | None = None  # training batches only
 
     def __init__(
         self,
         *,
         batch_size: int,
         eval_batch_size: int,
-        val_size: int,
-        mean: Sequence[float] | None,
-        std: Sequence[float] | None,
-        augment: AugmentOptions | Mapping[str, Any] | None = None,
         seed: int | None = 0,
         split_seed: int = 0,
         drop_last: bool = False,
     ) -> None:
         super().__init__()
-        if batch_size <= 0 or eval_batch_size <= 0:
-            raise ValueError(
-                f"batch sizes must be positive (batch_size={batch_size}, "
-                f"eval_batch_size={eval_batch_size}); set datamodule.batch_size to e.g. 256"
-            )
-        if val_size < 0:
-            raise ValueError(f"datamodule.val_size must be >= 0, got {val_size}")
-        if (mean is None) != (std is None):
-            raise ValueError(
-                "set both datamodule.mean and datamodule.std, or both to null "
-                "(null: measured on the training split)"
-            )
-        self.batch_size = batch_size
-        self.eval_batch_size = eval_batch_size
-        self.val_size = val_size
-        # seed=null in the config means a random run; the data order follows suit
-        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**31)
-        self.split_seed = split_seed
-        self.drop_last = drop_last
-        self.augment: BatchAugment | None = build_augment(augment)
-        self._mean_std = (list(mean), list(std)) if mean is not None and std is not None else None
-        self._normalize: NormalizeImages | None = None
-        self._splits: dict[str, tuple[Tensor, Tensor]] = {}
-        self._device_cache: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}
+        self.batch_size = settings.positive_int(
+            "batch_size", batch_size, fix="try datamodule.batch_size=64"
+        )
+        self.eval_batch_size = settings.positive_int(
+            "eval_batch_size", eval_batch_size, fix="try datamodule.eval_batch_size=1024"
+        )
+        self.seed = resolve_seed(
+            settings.optional_int("seed", seed, fix="or null for a random one")
+        )
+        self.split_seed = settings.integer(
+            "split_seed", split_seed, fix="it fixes which examples are held out; try 0"
+        )
+        self.drop_last = settings.flag("drop_last", drop_last)
+        self._splits: dict[str, Split] = {}
+        self._device_cache: dict[tuple[str, str], Split] = {}
 
-    def load_split(self, split: str) -> tuple[Tensor, Tensor]:
-        """Return (uint8 images (N, C, H, W), int64 labels) of ``train`` or ``test``."""
+    # -- what a subclass provides ----------------------------------------------------------
+
+    def make_splits(self, names: Sequence[str]) -> dict[str, Split]:
+        """The splits ``names`` (a subset of train/val/test), loaded; more may be returned."""
         raise NotImplementedError
 
-    def training_stats(self) -> tuple[list[float], list[float]]:
-        """Per-channel mean and std of the training split (for ``mean: null``)."""
-        return channel_stats(self.load_split("train")[0])
+    def train_size(self) -> int | None:
+        """Training examples, known without loading the data (None: only loading tells)."""
+        raise NotImplementedError
 
-    @property
-    def normalize(self) -> NormalizeImages:
-        """The per-channel normalization, measuring the statistics first when asked to."""
-        if self._normalize is None:
-            mean, std = self._mean_std or self.training_stats()
-            channels = self.spec.in_channels
-            if len(mean) != channels:
-                raise ValueError(
-                    f"datamodule.mean/std have {len(mean)} values but the images have "
-                    f"{channels} channel(s); give one per channel, or null to measure them"
-                )
-            self._normalize = NormalizeImages(mean, std)
-        return self._normalize
+    def check_files(self) -> None:
+        """Refuse, before anything is written, data that loading could only fail on."""
+        raise NotImplementedError
+
+    def batch_transform(self) -> BatchTransform | None:
+        """What every batch goes through after augmentation (images: normalization)."""
+        return None
+
+    # -- splits ----------------------------------------------------------------------------
 
     def setup(self, stage: str | None = None) -> None:
-        if stage in (None, "fit", "validate") and "train" not in self._splits:
-            images, labels = self.load_split("train")
-            if self.val_size >= len(images):
-                raise ValueError(
-                    f"datamodule.val_size={self.val_size} leaves no training data "
-                    f"(the training split has {len(images)} images)"
-                )
-            order = torch.randperm(
-                len(images), generator=torch.Generator().manual_seed(self.split_seed)
-            )
-            val_index, train_index = order[: self.val_size], order[self.val_size :]
-            self._splits["train"] = (images[train_index], labels[train_index])
-            self._splits["val"] = (images[val_index], labels[val_index])
-        if stage in (None, "test", "predict") and "test" not in self._splits:
-            self._splits["test"] = self.load_split("test")
+        missing = [name for name in STAGE_SPLITS.get(stage, SPLITS) if name not in self._splits]
+        if missing:
+            self._splits.update(self.make_splits(missing))
 
     def split_size(self, split: str) -> int:
         return len(self._splits[split][0])
 
-    def _tensors(self, split: str, device: torch.device) -> tuple[Tensor, Tensor]:
+    # -- loaders ---------------------------------------------------------------------------
+
+    def _placement(self) -> tuple[torch.device, int, int]:
+        """(device, rank, world size) of the run; one CPU process without a trainer."""
+        trainer = self.trainer
+        if trainer is None:
+            return torch.device("cpu"), 0, 1
+        return trainer.strategy.root_device, trainer.global_rank, trainer.world_size
+
+    def _tensors(self, split: str, device: torch.device) -> Split:
         key = (split, str(device))
         if key not in self._device_cache:
-            images, labels = self._splits[split]
-            self._device_cache[key] = (images.to(device), labels.to(device))
+            inputs, targets = self._splits[split]
+            self._device_cache[key] = (inputs.to(device), targets.to(device))
         return self._device_cache[key]
 
-    def _loader(
-        self, split: str, *, batch_size: int, shuffle: bool, augment: BatchAugment | None = None
-    ) -> TensorBatchLoader:
-        trainer = self.trainer
-        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
-        rank, world_size = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
-        images, labels = self._tensors(split, device)
+    def _loader(self, split: str, *, batch_size: int, training: bool) -> TensorBatchLoader:
+        device, rank, world_size = self._placement()
+        inputs, targets = self._tensors(split, device)
         sampler = EpochSampler(
-            len(images), shuffle=shuffle, seed=self.seed, rank=rank, world_size=world_size
+            len(inputs), shuffle=training, seed=self.seed, rank=rank, world_size=world_size
         )
         return TensorBatchLoader(
-            images,
-            labels,
+            inputs,
+            targets,
             batch_size=batch_size,
             sampler=sampler,
-            transform=self.normalize,
-            augment=augment,
-            drop_last=self.drop_last and shuffle,
+            transform=self.batch_transform(),
+            augment=self.augment if training else None,
+            drop_last=self.drop_last and training,
         )
 
     def train_dataloader(self) -> TensorBatchLoader:
-        return self._loader("train", batch_size=self.batch_size, shuffle=True, augment=self.augment)
+        return self._loader("train", batch_size=self.batch_size, training=True)
 
     def val_dataloader(self) -> TensorBatchLoader:
-        return self._loader("val", batch_size=self.eval_batch_size, shuffle=False)
+        return self._loader("val", batch_size=self.eval_batch_size, training=False)
 
     def test_dataloader(self) -> TensorBatchLoader:
-        return self._loader("test", batch_size=self.eval_batch_size, shuffle=False)
+        return self._loader("test", batch_size=self.eval_batch_size, training=False)

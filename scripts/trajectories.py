@@ -1,6 +1,6 @@
 """python scripts/trajectories.py [optimizer=<name>] [key=value ...]  (see conf/trajectories.yaml)
 
-The seeds' 2-D optimizer demos: plots a real torch optimizer's path on a 2-D function.
+The 2-D optimizer demos of D2L ch. 11: plots a real torch optimizer's path on a 2-D function.
 """
 
 import os

@@ -1,4 +1,4 @@
-"""The 2-D trajectory demos reproduce the seeds' printed end points with torch's optimizers."""
+"""The 2-D trajectory demos reproduce D2L ch. 11's printed end points with torch's optimizers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR, ROOT
+from helpers import CONF_DIR, ROOT
 from optimlab.viz import (
     describe_optimizer,
     divergence,
@@ -35,8 +35,8 @@ def optimizer_cfg(name: str, **overrides: Any) -> dict[str, Any]:
 
 EPS_IN_ROOT = "optimlab.optim.RMSpropEpsInRoot"
 
-# (seed demo, optimizer config, function, the seed's printed "epoch 20" line)
-SEED_END_POINTS = [
+# (D2L ch. 11 demo, optimizer config, function, its printed "epoch 20" line)
+D2L_END_POINTS = [
     ("gd eta 0.4", optimizer_cfg("sgd", lr=0.4), "elliptic", (-0.943467, -0.000073)),
     ("gd eta 0.6", optimizer_cfg("sgd", lr=0.6), "elliptic", (-0.387814, -1673.365109)),
     (
@@ -75,10 +75,10 @@ SEED_END_POINTS = [
 
 @pytest.mark.parametrize(
     ("cfg", "function", "expected"),
-    [case[1:] for case in SEED_END_POINTS],
-    ids=[case[0] for case in SEED_END_POINTS],
+    [case[1:] for case in D2L_END_POINTS],
+    ids=[case[0] for case in D2L_END_POINTS],
 )
-def test_seed_end_points_to_six_decimals(
+def test_d2l_end_points_to_six_decimals(
     cfg: dict[str, Any], function: str, expected: tuple[float, float]
 ) -> None:
     path = run_trajectory(cfg, function, start=(-5, -2), steps=20)
@@ -90,7 +90,7 @@ def test_seed_end_points_to_six_decimals(
 
 
 @pytest.mark.parametrize("eps", [0.0, 1e-6])
-def test_torch_rmsprop_misses_the_seed_in_the_sixth_decimal(eps: float) -> None:
+def test_torch_rmsprop_misses_d2l_in_the_sixth_decimal(eps: float) -> None:
     """torch adds eps outside the root: the documented reason for RMSpropEpsInRoot."""
     cfg = optimizer_cfg("rmsprop", lr=0.4, alpha=0.9, eps=eps)
     x1, x2 = run_trajectory(cfg, "elliptic")[-1].tolist()
@@ -98,7 +98,7 @@ def test_torch_rmsprop_misses_the_seed_in_the_sixth_decimal(eps: float) -> None:
     assert abs(x1 - -0.0105986721) < 1e-6 and abs(x2) < 1e-12
 
 
-def test_float32_drifts_from_the_seeds_floats() -> None:
+def test_float32_drifts_from_d2l_python_floats() -> None:
     path = run_trajectory(optimizer_cfg("sgd", lr=0.6), "elliptic", dtype=torch.float32)
     assert round(float(path[-1, 1]), 6) != -1673.365109
     assert float(path[-1, 1]) == pytest.approx(-1673.365109, rel=1e-5)
@@ -166,7 +166,7 @@ def test_title_lists_the_settings_that_differ_from_the_class_defaults() -> None:
     assert describe_optimizer(optimizer_cfg("adam", lr=0.5)) == "Adam(lr=0.5)"
 
 
-def test_config_run_writes_png_csv_and_prints_the_seed_line(
+def test_config_run_writes_png_csv_and_prints_the_d2l_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     GlobalHydra.instance().clear()
@@ -197,7 +197,7 @@ def test_unknown_function_is_a_clear_error() -> None:
         run_trajectory(optimizer_cfg("sgd"), "rosenbrok")
 
 
-def test_script_runs_the_seeds_momentum_demo_into_the_hydra_run_dir(tmp_path: Path) -> None:
+def test_script_runs_the_d2l_momentum_demo_into_the_hydra_run_dir(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     result = subprocess.run(
         [

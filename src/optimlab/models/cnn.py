@@ -7,14 +7,15 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from optimlab.errors import ConfigError
 from optimlab.models.init import initialize
 from optimlab.models.layers import ACTIVATIONS, choose
 
 
 class CNN(nn.Module):
-    """The seeds' CIFAR-10 network by default: conv 32@3x3, ReLU, pool, conv 64@3x3, ReLU,
+    """The ApX CIFAR-10 practice's network by default: conv 32@3x3, ReLU, pool, conv 64@3x3, ReLU,
     pool, dropout 0.5, dense. ``widths`` sets the blocks, ``convs_per_block`` the depth,
-    ``batch_norm`` adds BatchNorm after each conv (as in the seeds' experiment).
+    ``batch_norm`` adds BatchNorm after each conv (as in the practice's experiment).
     """
 
     task = "classification"
@@ -37,9 +38,9 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if not widths or convs_per_block < 1:
-            raise ValueError("a CNN needs at least one block (model.widths) of >= 1 conv")
+            raise ConfigError("a CNN needs at least one block (model.widths) of >= 1 conv")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
         act = choose("activation", activation, ACTIVATIONS)
         layers: list[nn.Module] = []
         channels = in_channels

@@ -1,8 +1,10 @@
-"""Weight initialization as a config choice (the seeds' experiment: zeros fails, He learns)."""
+"""Weight initialization as a config choice (the ApX CIFAR-10 practice: zeros fails, He learns)."""
 
 from __future__ import annotations
 
 from torch import nn
+
+from optimlab.errors import ConfigError
 
 INIT_SCHEMES = ("default", "he", "xavier", "zeros", "small_normal")
 
@@ -12,10 +14,10 @@ def initialize(module: nn.Module, scheme: str, *, std: float = 0.01) -> None:
 
     default: PyTorch's own (Kaiming-uniform with a=sqrt(5)); he: Kaiming-normal for ReLU
     (fan_in); xavier: Glorot-uniform; zeros: all zero (symmetric, so it cannot learn);
-    small_normal: N(0, std^2), the seeds' linear-regression init.
+    small_normal: N(0, std^2), D2L ch. 11's linear-regression init.
     """
     if scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init {scheme!r}; choose one of {list(INIT_SCHEMES)}")
+        raise ConfigError(f"unknown init {scheme!r}; choose one of {list(INIT_SCHEMES)}")
     if scheme == "default":
         return
     for layer in module.modules():

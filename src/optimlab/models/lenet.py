@@ -1,4 +1,4 @@
-"""LeNet-5 as in the seeds: the classic (sigmoid, average pooling) or the modern one."""
+"""LeNet-5 as in D2L ch. 11: the classic (sigmoid, average pooling) or the modern one."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from optimlab.models.layers import ACTIVATIONS, POOLS, choose
 class LeNet(nn.Module):
     """conv 6@5x5 (pad 2), pool, conv 16@5x5, pool, dense 120-84-classes.
 
-    The default (ReLU + max-pool) is the seeds' "modern" LeNet; ``activation=sigmoid,
+    The default (ReLU + max-pool) is D2L ch. 11's "modern" LeNet; ``activation=sigmoid,
     pool=avg`` is LeCun's original. Any square input size works (28x28 grey, 32x32 RGB).
     """
 

@@ -1,4 +1,4 @@
-"""Regression networks on feature vectors: the seeds' linear model and an MLP."""
+"""Regression networks on feature vectors: D2L ch. 11's linear model and an MLP."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from optimlab.errors import ConfigError
 from optimlab.models.init import initialize
 from optimlab.models.layers import ACTIVATIONS, choose
 
 
 class LinearRegression(nn.Module):
-    """y = x w + b, initialized as in the seeds: w ~ N(0, 0.01^2), b = 0."""
+    """y = x w + b, initialized as in D2L ch. 11: w ~ N(0, 0.01^2), b = 0."""
 
     task = "regression"
 
@@ -47,7 +48,7 @@ class MLP(nn.Module):
     ) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"model.dropout must be in [0, 1), got {dropout}")
+            raise ConfigError(f"model.dropout must be in [0, 1), got {dropout}")
         act = choose("activation", activation, ACTIVATIONS)
         layers: list[nn.Module] = []
         width = in_features

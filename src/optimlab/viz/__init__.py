@@ -1,4 +1,4 @@
-"""Pictures of optimizers at work: the seeds' 2-D trajectory demos."""
+"""Pictures of optimizers at work: the 2-D trajectory demos of D2L ch. 11."""
 
 from optimlab.viz.trajectories import (
     OBJECTIVES,

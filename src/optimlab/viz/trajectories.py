@@ -1,10 +1,10 @@
-"""The seeds' 2-D optimizer demos (d2l ch. 11) with the real torch optimizers from conf/optimizer/.
+"""The 2-D optimizer demos of D2L ch. 11 with the real torch optimizers from conf/optimizer/.
 
 A 2-element parameter starts at ``start`` and is stepped ``steps`` times by the optimizer that
 ``optimlab.optim.build_optimizer`` builds from an optimizer config; the gradient comes from
 autograd on the objective. The path is drawn over the objective's contours and saved as CSV.
 
-Seed end points after 20 steps from (-5, -2), each with the overrides that print it
+D2L ch. 11's end points after 20 steps from (-5, -2), each with the overrides that print it
 (``python scripts/trajectories.py <overrides>``; ``function=elliptic``, 0.1 x1^2 + 2 x2^2, is
 the default):
 
@@ -17,7 +17,7 @@ the default):
 * momentum_2d eta 0.6 beta 0.25 -> ``x1: -0.126340, x2: -0.186632``:
   ``optimizer=momentum optimizer.lr=0.6 optimizer.momentum=0.25``
 * rmsprop_2d eta 0.4 gamma 0.9 -> ``x1: -0.010599, x2: 0.000000``:
-  ``optimizer=rmsprop_seed optimizer.lr=0.4`` (gamma 0.9 and eps 1e-6 inside the root)
+  ``optimizer=rmsprop_eps_in_root optimizer.lr=0.4`` (gamma 0.9 and eps 1e-6 inside the root)
 * adagrad_2d eta 0.4 -> ``x1: -2.382563, x2: -0.158591``:
   ``optimizer=adagrad optimizer.lr=0.4 optimizer.eps=0 optimizer.initial_accumulator_value=1e-6``
 * adagrad_2d eta 2 -> ``x1: -0.002295, x2: -0.000000``: the same with ``optimizer.lr=2``
@@ -26,25 +26,25 @@ the default):
 
 Why the extra overrides (all measured in float64, the default ``dtype``):
 
-* The seeds compute in Python floats. In float32 the diverging GD run ends at x2 = -1673.367432
+* D2L ch. 11 computes in Python floats. In float32 the diverging GD run ends at x2 = -1673.367432
   and momentum beta 0.25 at x2 = -0.186633, so the default dtype is float64.
-* momentum: torch's SGD with ``dampening=0`` is the seeds' v <- beta v + g; w <- w - eta v.
-* RMSprop: the seeds divide by sqrt(s + 1e-6) (eps inside the root); torch.optim.RMSprop divides
+* momentum: torch's SGD with ``dampening=0`` is D2L ch. 11's v <- beta v + g; w <- w - eta v.
+* RMSprop: D2L ch. 11 divides by sqrt(s + 1e-6) (eps inside the root); torch.optim.RMSprop divides
   by sqrt(s) + eps. With eps = 0 torch ends at x1 = -0.010597974, with the config's eps = 1e-6 at
-  -0.010598380; both print -0.010598, while the seed's x1 is -0.010598672. No eps *outside* the
+  -0.010598380; both print -0.010598, while D2L ch. 11's x1 is -0.010598672. No eps *outside* the
   root is the same algorithm: eps ~ 2e-6 happens to print -0.010599 (-0.010598786) but that is
-  a fit, not the seed. ``optimlab.optim.RMSpropEpsInRoot`` (``optimizer=rmsprop_seed``) is the
-  seed's update (eps inside the root) as a torch optimizer; with it the end point is within
-  1e-17 of the seed's.
-* Adagrad: the seeds also put eps inside the root, sqrt(s + 1e-6). Because Adagrad's s only
+  a fit, not D2L ch. 11's rule. ``optimlab.optim.RMSpropEpsInRoot``
+  (``optimizer=rmsprop_eps_in_root``) is D2L ch. 11's update (eps inside the root) as a torch
+  optimizer; with it the end point is within 1e-17 of D2L ch. 11's.
+* Adagrad: D2L ch. 11 also puts eps inside the root, sqrt(s + 1e-6). Because Adagrad's s only
   accumulates, starting s at 1e-6 (``initial_accumulator_value=1e-6``) with ``eps=0`` is exactly
   that update (bit for bit here); adagrad.yaml's eps = 1e-6 outside the root prints -2.382564,
   eps = 0 alone -2.382562.
 
-The seeds' noisy-gradient SGD (gradient + N(0, 1) per coordinate, eta 0.1, x1^2 + 2 x2^2,
+D2L ch. 11's noisy-gradient SGD (gradient + N(0, 1) per coordinate, eta 0.1, x1^2 + 2 x2^2,
 50 steps) is ``function=elliptic_steep optimizer.lr=0.1 steps=50 noise_std=1``: noise is a knob on
 any optimizer and objective rather than a separate objective, seeded by ``seed``. Its end points
-are random draws, so the seed's printed numbers are not reproducible.
+are random draws, so D2L ch. 11's printed numbers are not reproducible.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from omegaconf import DictConfig, OmegaConf
 
+from optimlab.errors import ConfigError
 from optimlab.optim import build_optimizer
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -85,9 +86,9 @@ class Objective:
 OBJECTIVES: dict[str, Objective] = {
     objective.name: objective
     for objective in (
-        # the seeds' f_2d for momentum, Adagrad and RMSprop: condition number 20
+        # D2L ch. 11's f_2d for momentum, Adagrad and RMSprop: condition number 20
         Objective("elliptic", "0.1 x1² + 2 x2²", lambda x: 0.1 * x[0] ** 2 + 2 * x[1] ** 2),
-        # the seeds' f_2d for plain gradient descent and the noisy-gradient SGD
+        # D2L ch. 11's f_2d for plain gradient descent and the noisy-gradient SGD
         Objective("elliptic_steep", "x1² + 2 x2²", lambda x: x[0] ** 2 + 2 * x[1] ** 2),
     )
 }
@@ -98,7 +99,7 @@ def get_objective(function: str | Objective) -> Objective:
     if isinstance(function, Objective):
         return function
     if function not in OBJECTIVES:
-        raise ValueError(f"unknown function {function!r}; choose one of {', '.join(OBJECTIVES)}")
+        raise ConfigError(f"unknown function {function!r}; choose one of {', '.join(OBJECTIVES)}")
     return OBJECTIVES[function]
 
 
@@ -126,11 +127,11 @@ def run_trajectory(
     """
     objective = get_objective(function)
     if len(start) != 2:
-        raise ValueError(f"start must be two numbers (x1, x2), got {list(start)}")
+        raise ConfigError(f"start must be two numbers (x1, x2), got {list(start)}")
     if steps < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
+        raise ConfigError(f"steps must be >= 0, got {steps}")
     if noise_std < 0:
-        raise ValueError(f"noise_std must be >= 0, got {noise_std}")
+        raise ConfigError(f"noise_std must be >= 0, got {noise_std}")
     x = torch.nn.Parameter(torch.tensor([float(v) for v in start], dtype=dtype))
     optimizer = build_optimizer(_plain(optimizer_cfg), [x])
     generator = torch.Generator()
@@ -210,13 +211,13 @@ def _short(value: Any) -> str:
 
 
 def format_end(path: torch.Tensor) -> str:
-    """The seeds' printout for the last point: ``step 20, x1: -0.943467, x2: -0.000073``."""
+    """D2L ch. 11's printout for the last point: ``step 20, x1: -0.943467, x2: -0.000073``."""
     x1, x2 = (_fixed(float(v)) for v in path[-1])
     return f"step {len(path) - 1}, x1: {x1}, x2: {x2}"
 
 
 def _fixed(x: float) -> str:
-    """6 decimals like the seeds; exponent form once a diverged value would print 100 digits."""
+    """6 decimals like D2L ch. 11; exponent form once a diverged value would print 100 digits."""
     return f"{x:f}" if not math.isfinite(x) or abs(x) < 1e9 else f"{x:.6e}"
 
 
@@ -325,7 +326,7 @@ def run_from_config(cfg: DictConfig) -> TrajectoryRun:
     """The script's job: run the configured optimizer, write PNG + CSV, print where they are."""
     objective = get_objective(cfg.function)
     if cfg.dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {cfg.dtype!r}")
+        raise ConfigError(f"dtype must be one of {', '.join(DTYPES)}, got {cfg.dtype!r}")
     start = [float(v) for v in cfg.start]
     path = run_trajectory(
         cfg.optimizer,

@@ -1,10 +1,12 @@
-"""Run the seeds' experiments and print a Markdown table: seed number vs optimlab's measured one.
+"""Rerun the airfoil and LeNet tables of D2L ch. 11: a Markdown table, its number vs optimlab's.
 
-    python scripts/reproduce_seeds.py airfoil --seeds 1 2
-    python scripts/reproduce_seeds.py lenet --seeds 1 2
+    python scripts/reproduce_d2l.py airfoil --seeds 1 2
+    python scripts/reproduce_d2l.py lenet --seeds 1 2
 
-Each row runs `train.py` once per seed (in a fresh process, as a user would) and reads the
-run's result.json. Nothing here trains by itself: the numbers come from the real entry point.
+D2L ch. 11 is *Dive into Deep Learning*, chapter 11 (docs/results.md, References). Each row
+runs `train.py` once per random seed of `--seeds` (in a fresh process, as a user would) and
+reads the run's result.json. Nothing here trains by itself: the numbers come from the real
+entry point.
 """
 
 from __future__ import annotations
@@ -25,16 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 class Row:
     name: str
     overrides: tuple[str, ...]
-    seed_value: float  # the number the seed prints
+    reference: float  # the number D2L ch. 11 prints
     metric: str  # which of our metrics is comparable
 
 
-def airfoil_row(name: str, seed_value: float, *overrides: str) -> Row:
-    return Row(name, ("experiment=seed_airfoil/base", *overrides), seed_value, "val/loss")
+def airfoil_row(name: str, reference: float, *overrides: str) -> Row:
+    return Row(name, ("experiment=d2l/airfoil", *overrides), reference, "val/loss")
 
 
-def lenet_row(name: str, seed_value: float) -> Row:
-    return Row(name, (f"experiment=seed_lenet/{name}",), seed_value, "test/acc")
+def lenet_row(name: str, reference: float) -> Row:
+    return Row(name, (f"experiment=d2l/lenet_{name}",), reference, "test/acc")
 
 
 EXPERIMENTS: dict[str, list[Row]] = {
@@ -92,7 +94,10 @@ EXPERIMENTS: dict[str, list[Row]] = {
             "optimizer.initial_accumulator_value=1e-6",
         ),
         airfoil_row(
-            "rmsprop lr 0.01, gamma 0.9", 0.242, "optimizer=rmsprop_seed", "optimizer.lr=0.01"
+            "rmsprop lr 0.01, gamma 0.9",
+            0.242,
+            "optimizer=rmsprop_eps_in_root",
+            "optimizer.lr=0.01",
         ),
         airfoil_row("adadelta rho 0.9", 0.247, "optimizer=adadelta"),
         airfoil_row(
@@ -132,19 +137,21 @@ def run_once(row: Row, seed: int, log_dir: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiment", choices=sorted(EXPERIMENTS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[1, 2], help="random seeds, one run each"
+    )
     parser.add_argument("--log-dir", type=Path, default=ROOT / "outputs" / "reproduce")
     parser.add_argument("--only", nargs="*", help="row names to run (default: all)")
     args = parser.parse_args()
     rows = [r for r in EXPERIMENTS[args.experiment] if not args.only or r.name in args.only]
-    print("| run | seed's number | optimlab (mean ± std) | runs | wall s/run | command |")
+    print("| run | D2L ch. 11 | optimlab (mean ± std) | runs | wall s/run | command |")
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
         values, walls = zip(*(run_once(row, s, args.log_dir) for s in args.seeds), strict=True)
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         command = "python train.py " + " ".join(row.overrides)
         print(
-            f"| {row.name} | {row.seed_value:.3f} | {statistics.mean(values):.3f} ± {spread:.3f} "
+            f"| {row.name} | {row.reference:.3f} | {statistics.mean(values):.3f} ± {spread:.3f} "
             f"| {', '.join(f'{v:.3f}' for v in values)} | {statistics.mean(walls):.0f} "
             f"| `{command}` |",
             flush=True,

@@ -1,4 +1,4 @@
-"""RMSprop with eps inside the square root, exactly as the seeds write it."""
+"""RMSprop with eps inside the square root, exactly as D2L ch. 11 writes it."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ from collections.abc import Callable, Iterable
 
 import torch
 
+from optimlab.errors import ConfigError
+
 
 class RMSpropEpsInRoot(torch.optim.Optimizer):
-    """RMSprop as the seeds write it: s <- a s + (1 - a) g²; w <- w - lr g / sqrt(s + eps).
+    """RMSprop as D2L ch. 11 writes it: s <- a s + (1 - a) g²; w <- w - lr g / sqrt(s + eps).
 
     torch.optim.RMSprop divides by sqrt(s) + eps, which no eps makes the same update, so the
-    seeds' rmsprop_2d end point needs this one. It takes rmsprop.yaml's keys so that
-    ``optimizer=rmsprop_seed`` (or ``optimizer=rmsprop optimizer._target_=...``) composes,
+    rmsprop_2d end point of D2L ch. 11 needs this one. It takes rmsprop.yaml's keys so that
+    ``optimizer=rmsprop_eps_in_root`` (or ``optimizer=rmsprop optimizer._target_=...``) composes,
     but only plain RMSprop (no momentum, centering or weight decay). Written by hand because
     no library has this update.
     """
@@ -28,7 +30,7 @@ class RMSpropEpsInRoot(torch.optim.Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         if momentum or centered or weight_decay:
-            raise ValueError(
+            raise ConfigError(
                 "RMSpropEpsInRoot is plain RMSprop: set momentum=0, centered=false, weight_decay=0"
             )
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps})

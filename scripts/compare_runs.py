@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # works from a plain clone, installed or not
 
 from optimlab.analysis.compare import compare  # noqa: E402
+from optimlab.errors import EXIT_BAD_INPUT, OptimlabError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = compare(args.directory, args.out or args.directory, name=args.name)
-    except FileNotFoundError as error:
+    except OptimlabError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     print(result.markdown)
     print(f"table:  {result.csv} (and .md)\nfigure: {result.figure}")
     return 0

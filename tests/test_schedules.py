@@ -1,4 +1,4 @@
-"""Schedules equal their closed forms (the seeds' CosineScheduler) and wire into Lightning."""
+"""Schedules equal their closed forms (D2L ch. 11's CosineScheduler) and wire into Lightning."""
 
 from __future__ import annotations
 
@@ -9,20 +9,22 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR
+from helpers import CONF_DIR
+from optimlab.errors import ConfigError
+from optimlab.metrics import metric_mode
 from optimlab.optim import (
+    CosineLR,
     FactorLR,
     InverseTimeLR,
-    ScheduleLength,
-    WarmupCosineLR,
+    LinearWarmup,
+    RunLength,
     build_lr_scheduler,
-    metric_mode,
     warmup_cosine_lr,
 )
 
 
-class SeedCosineScheduler:
-    """The seeds' CosineScheduler, verbatim in behaviour (d2l, chapter 11.11)."""
+class D2LCosineScheduler:
+    """The CosineScheduler of D2L ch. 11 (section 11.11), verbatim in behaviour."""
 
     def __init__(self, max_update, base_lr=0.01, final_lr=0, warmup_steps=0, warmup_begin_lr=0):
         self.base_lr_orig = base_lr
@@ -56,16 +58,16 @@ def _optimizer(lr: float = 0.3) -> torch.optim.Optimizer:
 
 
 @pytest.mark.parametrize("warmup", [0, 5])
-def test_closed_form_matches_seed_cosine_scheduler(warmup: int) -> None:
-    seed = SeedCosineScheduler(20, base_lr=0.3, final_lr=0.01, warmup_steps=warmup)
+def test_closed_form_matches_d2l_cosine_scheduler(warmup: int) -> None:
+    d2l = D2LCosineScheduler(20, base_lr=0.3, final_lr=0.01, warmup_steps=warmup)
     for epoch in range(30):
         ours = warmup_cosine_lr(
             epoch, base_lr=0.3, max_steps=20, warmup_steps=warmup, final_lr=0.01
         )
-        assert ours == pytest.approx(seed(epoch), abs=1e-12), epoch
+        assert ours == pytest.approx(d2l(epoch), abs=1e-12), epoch
 
 
-def test_seed_printed_values() -> None:
+def test_d2l_printed_values() -> None:
     """Spot values: start of warm-up, its end, the middle of the cosine, after max_update."""
     lr = lambda t: warmup_cosine_lr(t, base_lr=0.3, max_steps=20, warmup_steps=5, final_lr=0.01)  # noqa: E731
     assert lr(0) == 0.0
@@ -76,38 +78,8 @@ def test_seed_printed_values() -> None:
     assert lr(29) == pytest.approx(0.01)
 
 
-def test_torch_scheduler_follows_the_closed_form_when_stepped() -> None:
-    optimizer = _optimizer(0.3)
-    scheduler = WarmupCosineLR(optimizer, max_steps=20, warmup_steps=5, final_lr=0.01)
-    seen = []
-    for _ in range(25):
-        seen.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    seed = SeedCosineScheduler(20, base_lr=0.3, final_lr=0.01, warmup_steps=5)
-    assert seen == pytest.approx([seed(t) for t in range(25)])
-
-
-def test_scheduler_state_restores_the_curve() -> None:
-    optimizer = _optimizer()
-    scheduler = WarmupCosineLR(optimizer, max_steps=20, warmup_steps=5)
-    for _ in range(7):
-        optimizer.step()
-        scheduler.step()
-    state = scheduler.state_dict()
-    resumed_optimizer = _optimizer()
-    resumed = WarmupCosineLR(resumed_optimizer, max_steps=20, warmup_steps=5)
-    resumed.load_state_dict(state)
-    resumed_optimizer.param_groups[0]["lr"] = optimizer.param_groups[0]["lr"]
-    for _ in range(5):
-        for opt, sch in ((optimizer, scheduler), (resumed_optimizer, resumed)):
-            opt.step()
-            sch.step()
-        assert resumed_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
-
-
 COSINE = {
-    "_target_": "optimlab.optim.schedules.cosine_warmup",
+    "_target_": "optimlab.optim.CosineLR",
     "warmup_steps": None,
     "warmup_epochs": 1,
     "warmup_start_lr": 0.0,
@@ -118,35 +90,73 @@ COSINE = {
 }
 
 
+def _cosine_warmup(optimizer: torch.optim.Optimizer, **keys: object) -> LinearWarmup:
+    """scheduler=cosine_warmup as the builder makes it: the warm-up in front of the cosine."""
+    cfg = {**COSINE, "warmup_steps": 5, "final_lr": 0.01, "max_steps": 20, **keys}
+    return build_lr_scheduler(optimizer, cfg, RunLength(100, 10))["scheduler"]
+
+
+def test_the_built_cosine_warmup_follows_d2l_when_stepped() -> None:
+    optimizer = _optimizer(0.3)
+    scheduler = _cosine_warmup(optimizer)
+    seen = []
+    for _ in range(25):
+        seen.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    d2l = D2LCosineScheduler(20, base_lr=0.3, final_lr=0.01, warmup_steps=5)
+    assert seen == pytest.approx([d2l(t) for t in range(25)], rel=1e-12, abs=1e-15)
+
+
+def test_scheduler_state_restores_the_curve() -> None:
+    optimizer = _optimizer()
+    scheduler = _cosine_warmup(optimizer)
+    for _ in range(7):
+        optimizer.step()
+        scheduler.step()
+    state = copy.deepcopy(scheduler.state_dict())
+    resumed_optimizer = _optimizer()
+    resumed = _cosine_warmup(resumed_optimizer)
+    resumed.load_state_dict(state)
+    resumed_optimizer.param_groups[0]["lr"] = optimizer.param_groups[0]["lr"]
+    for _ in range(5):
+        for opt, sch in ((optimizer, scheduler), (resumed_optimizer, resumed)):
+            opt.step()
+            sch.step()
+        assert resumed_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+
+
 def test_lightning_keys_go_to_lightning_and_the_rest_to_the_schedule() -> None:
     config = build_lr_scheduler(
-        _optimizer(), COSINE, ScheduleLength(total_steps=100, steps_per_epoch=10)
+        _optimizer(), COSINE, RunLength(optimizer_steps=100, steps_per_epoch=10)
     )
     assert config is not None
     assert config["interval"] == "step" and config["frequency"] == 1
     scheduler = config["scheduler"]
-    assert isinstance(scheduler, WarmupCosineLR)
-    assert (scheduler.warmup_steps, scheduler.max_steps) == (10, 100)  # 1 epoch of 10 steps
+    assert isinstance(scheduler, LinearWarmup) and isinstance(scheduler.schedule, CosineLR)
+    # 1 epoch of 10 steps, then the cosine over the 90 steps left
+    assert (scheduler.warmup_steps, scheduler.schedule.total_steps) == (10, 90)
 
 
 def test_warmup_steps_wins_over_warmup_epochs_and_max_steps_caps_the_cosine() -> None:
     cfg = {**COSINE, "warmup_steps": 5, "max_steps": 40}
-    scheduler = build_lr_scheduler(_optimizer(), cfg, ScheduleLength(100, 10))["scheduler"]
-    assert (scheduler.warmup_steps, scheduler.max_steps) == (5, 40)
+    scheduler = build_lr_scheduler(_optimizer(), cfg, RunLength(100, 10))["scheduler"]
+    # max_steps counts from step 0, warm-up included (D2L's max_update)
+    assert (scheduler.warmup_steps, scheduler.schedule.total_steps) == (5, 35)
 
 
 def test_per_epoch_cosine_counts_epochs() -> None:
     cfg = {**COSINE, "interval": "epoch", "warmup_epochs": 5}
     config = build_lr_scheduler(
-        _optimizer(), cfg, ScheduleLength(total_steps=20, steps_per_epoch=1)
+        _optimizer(), cfg, RunLength(optimizer_steps=200, steps_per_epoch=10)
     )
     assert config["interval"] == "epoch"
-    assert (config["scheduler"].warmup_steps, config["scheduler"].max_steps) == (5, 20)
+    assert (config["scheduler"].warmup_steps, config["scheduler"].schedule.total_steps) == (5, 15)
 
 
 def test_warmup_longer_than_the_run_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"warm-up .* longer than the schedule"):
-        build_lr_scheduler(_optimizer(), {**COSINE, "warmup_epochs": 11}, ScheduleLength(100, 10))
+    with pytest.raises(ConfigError, match=r"warmup_epochs=11 .* longer than the whole run"):
+        build_lr_scheduler(_optimizer(), {**COSINE, "warmup_epochs": 11}, RunLength(100, 10))
 
 
 def test_no_scheduler_means_constant_lr() -> None:
@@ -154,7 +164,7 @@ def test_no_scheduler_means_constant_lr() -> None:
     assert build_lr_scheduler(_optimizer(), None) is None
 
 
-def test_multistep_matches_the_seed_recipe() -> None:
+def test_multistep_matches_the_d2l_recipe() -> None:
     optimizer = _optimizer(0.5)
     cfg = {
         "_target_": "torch.optim.lr_scheduler.MultiStepLR",
@@ -178,7 +188,7 @@ def test_multistep_matches_the_seed_recipe() -> None:
 def test_plateau_mode_follows_the_metric(monitor: str, mode: str) -> None:
     assert metric_mode(monitor) == mode
     cfg = {
-        "_target_": "optimlab.optim.schedules.reduce_on_plateau",
+        "_target_": "optimlab.optim.reduce_on_plateau",
         "mode": "auto",
         "factor": 0.5,
         "patience": 0,
@@ -191,8 +201,8 @@ def test_plateau_mode_follows_the_metric(monitor: str, mode: str) -> None:
 
 
 def test_unknown_interval_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"scheduler\.interval must be one of"):
-        build_lr_scheduler(_optimizer(), {**COSINE, "interval": "batch"}, ScheduleLength(10, 1))
+    with pytest.raises(ConfigError, match=r"scheduler\.interval must be one of"):
+        build_lr_scheduler(_optimizer(), {**COSINE, "interval": "batch"}, RunLength(10, 1))
 
 
 # ---------------------------------------------------------------- every schedule file
@@ -230,10 +240,10 @@ def scheduler_cfg(name: str, **overrides: object) -> dict:
 
 
 def lr_curve(cfg: dict, steps: int = TOTAL, metrics: list[float] | None = None) -> list[float]:
+    """The LR over TOTAL schedule steps of 4 per epoch (stepped as if interval=step)."""
     optimizer = _optimizer(LR0)
-    config = build_lr_scheduler(
-        optimizer, cfg, ScheduleLength(total_steps=TOTAL, steps_per_epoch=4)
-    )
+    cfg = {**cfg, "interval": "step"}
+    config = build_lr_scheduler(optimizer, cfg, RunLength(optimizer_steps=TOTAL, steps_per_epoch=4))
     lrs = []
     for t in range(steps):
         lrs.append(optimizer.param_groups[0]["lr"])
@@ -262,20 +272,15 @@ def test_warmup_composes_with_every_schedule(name: str, warmup: dict) -> None:
     """5 warm-up steps (or 1.25 epochs of 4 steps) from 0.01, then the schedule from its start."""
     cfg = scheduler_cfg(name, **warmup, warmup_start_lr=0.01)
     ramp = [0.01 + (LR0 - 0.01) * t / 5 for t in range(5)]
-    if name == "cosine":  # warm-up inside the cosine: the seeds' CosineScheduler, max_update=T
-        rest = [
-            warmup_cosine_lr(t, base_lr=LR0, max_steps=TOTAL, warmup_steps=5)
-            for t in range(5, TOTAL)
-        ]
-    else:  # the schedule starts when the warm-up ends and gets the rest of the run
-        rest = [CLOSED_FORMS[name](t, TOTAL - 5) for t in range(TOTAL - 5)]
+    # the schedule starts when the warm-up ends and gets the rest of the run
+    rest = [CLOSED_FORMS[name](t, TOTAL - 5) for t in range(TOTAL - 5)]
     assert lr_curve(cfg) == pytest.approx(ramp + rest, rel=1e-9, abs=1e-12)
 
 
-def test_seed_factor_scheduler() -> None:
-    """The seeds' FactorScheduler(0.9, stop_factor_lr=1e-2, base_lr=2.0); call t is step t+1."""
+def test_d2l_factor_scheduler() -> None:
+    """D2L ch. 11's FactorScheduler(0.9, stop_factor_lr=1e-2, base_lr=2.0); call t is step t+1."""
 
-    class SeedFactorScheduler:
+    class D2LFactorScheduler:
         def __init__(self, factor=1, stop_factor_lr=1e-7, base_lr=0.1):
             self.factor, self.stop_factor_lr, self.base_lr = factor, stop_factor_lr, base_lr
 
@@ -283,18 +288,18 @@ def test_seed_factor_scheduler() -> None:
             self.base_lr = max(self.stop_factor_lr, self.base_lr * self.factor)
             return self.base_lr
 
-    seed = SeedFactorScheduler(factor=0.9, stop_factor_lr=1e-2, base_lr=2.0)
+    d2l = D2LFactorScheduler(factor=0.9, stop_factor_lr=1e-2, base_lr=2.0)
     optimizer = _optimizer(2.0)
     scheduler = FactorLR(optimizer, factor=0.9, min_lr=1e-2)
     for t in range(60):
         optimizer.step()
         scheduler.step()
-        assert optimizer.param_groups[0]["lr"] == pytest.approx(seed(t), rel=1e-12)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(d2l(t), rel=1e-12)
     assert optimizer.param_groups[0]["lr"] == 1e-2  # floored
 
 
-def test_seed_inverse_time_decays() -> None:
-    """1/t decay lr0 / (1 + k t), and the square-root form (1 + 0.1 t)^-0.5."""
+def test_inverse_time_decays() -> None:
+    """1/t decay lr0 / (1 + k t) (the deeplearning.ai notes), and (1 + 0.1 t)^-0.5 (D2L ch. 11)."""
     for power in (1.0, 0.5):
         optimizer = _optimizer(1.0)
         scheduler = InverseTimeLR(optimizer, decay_rate=0.1, power=power)
@@ -317,9 +322,9 @@ def test_one_cycle_rises_to_the_optimizer_lr_then_anneals() -> None:
 def test_one_cycle_cycles_momentum_only_where_there_is_one() -> None:
     sgd = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     cfg = scheduler_cfg("one_cycle")
-    build_lr_scheduler(sgd, cfg, ScheduleLength(10, 2))  # plain SGD: no momentum to cycle
+    build_lr_scheduler(sgd, cfg, RunLength(10, 2))  # plain SGD: no momentum to cycle
     momentum = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
-    build_lr_scheduler(momentum, cfg, ScheduleLength(10, 2))
+    build_lr_scheduler(momentum, cfg, RunLength(10, 2))
     assert momentum.param_groups[0]["momentum"] == pytest.approx(0.95)
 
 
@@ -335,13 +340,13 @@ def test_plateau_waits_out_the_warmup_then_decays_on_a_stalled_metric() -> None:
 def test_warmup_state_round_trips_mid_schedule() -> None:
     cfg = scheduler_cfg("step", warmup_steps=4, step_size=3)
     optimizer = _optimizer(LR0)
-    config = build_lr_scheduler(optimizer, cfg, ScheduleLength(TOTAL, 4))
+    config = build_lr_scheduler(optimizer, cfg, RunLength(TOTAL, 4))
     for _ in range(9):
         optimizer.step()
         config["scheduler"].step()
     state = copy.deepcopy((optimizer.state_dict(), config["scheduler"].state_dict()))
     twin_optimizer = _optimizer(LR0)
-    twin = build_lr_scheduler(twin_optimizer, cfg, ScheduleLength(TOTAL, 4))["scheduler"]
+    twin = build_lr_scheduler(twin_optimizer, cfg, RunLength(TOTAL, 4))["scheduler"]
     twin_optimizer.load_state_dict(state[0])
     twin.load_state_dict(state[1])
     for _ in range(10):

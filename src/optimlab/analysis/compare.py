@@ -14,6 +14,7 @@ from optimlab.analysis.table import (
     varying_overrides,
     write_csv,
 )
+from optimlab.errors import ConfigError
 
 
 @dataclass
@@ -28,7 +29,7 @@ def compare(root: Path, out_dir: Path, *, name: str = "comparison") -> Compariso
     """Read every run under ``root``; write <name>.csv, <name>.md and <name>.png to out_dir."""
     runs = load_runs(root)
     if not runs:
-        raise FileNotFoundError(
+        raise ConfigError(
             f"no TensorBoard event files under {root}; give a run, sweep or outputs/ directory"
         )
     rows = [row_from_events(run) for run in runs]

@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from optimlab.analysis.results import read_result
 from optimlab.analysis.table import RunRow, matching_test_metric
-from optimlab.optim.schedules import metric_mode
+from optimlab.metrics import metric_mode
 
 EVENTS_GLOB = "events.out.tfevents.*"
 TB_SUBDIR = "tensorboard"  # conf/logger/tensorboard.yaml: name (events live in <run>/tensorboard)

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from optimlab.analysis.table import RunRow, matching_test_metric
-
-RESULT_FILE = "result.json"  # written by optimlab.runner.train.write_result
-
-
-def read_result(run_dir: Path) -> dict[str, Any] | None:
-    """The run's result.json, or None while it runs (or when it crashed without one)."""
-    try:
-        return json.loads((run_dir / RESULT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+from optimlab.runner.result_file import read_result
 
 
 def row_from_result(run_dir: Path, result: dict[str, Any] | None, metric: str | None) -> RunRow:

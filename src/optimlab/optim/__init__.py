@@ -1,36 +1,41 @@
 """Optimizers and learning-rate schedules, built from config groups."""
 
-from optimlab.optim.closed_form import (
+from optimlab.optim.build import (
+    RunLength,
+    build_lr_scheduler,
+    build_optimizer,
+    plan_schedule,
+    run_length,
+)
+from optimlab.optim.rmsprop_eps_in_root import RMSpropEpsInRoot
+from optimlab.optim.schedules import (
     ClosedFormLR,
     ConstantLR,
+    CosineLR,
     FactorLR,
     InverseTimeLR,
-    PolynomialDecayLR,
-    WarmupCosineLR,
+    LinearWarmup,
+    PolynomialLR,
+    one_cycle,
+    reduce_on_plateau,
     warmup_cosine_lr,
 )
-from optimlab.optim.lr_schedulers import ScheduleLength, build_lr_scheduler, schedule_length
-from optimlab.optim.optimizers import build_optimizer
-from optimlab.optim.rmsprop_seed import RMSpropEpsInRoot
-from optimlab.optim.schedules import cosine_warmup, metric_mode, one_cycle, reduce_on_plateau
-from optimlab.optim.warmup import LinearWarmup
 
 __all__ = [
     "ClosedFormLR",
     "ConstantLR",
+    "CosineLR",
     "FactorLR",
     "InverseTimeLR",
     "LinearWarmup",
-    "PolynomialDecayLR",
+    "PolynomialLR",
     "RMSpropEpsInRoot",
-    "ScheduleLength",
-    "WarmupCosineLR",
+    "RunLength",
     "build_lr_scheduler",
     "build_optimizer",
-    "cosine_warmup",
-    "metric_mode",
     "one_cycle",
+    "plan_schedule",
     "reduce_on_plateau",
-    "schedule_length",
+    "run_length",
     "warmup_cosine_lr",
 ]

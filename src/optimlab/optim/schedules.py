@@ -1,88 +1,135 @@
-"""Schedule factories: the ``_target_`` of the files in conf/scheduler/.
+"""The learning-rate schedules the files in conf/scheduler/ name, and the linear warm-up.
 
-The scheduler builder passes ``total_steps``, ``steps_per_epoch`` (both counted in the
-schedule's own steps: optimizer steps for interval=step, epochs for interval=epoch) and
-``monitor`` to any factory whose signature asks for them.
+Schedules written here are closed forms, lr(step): a resumed run lands back on exactly the
+same curve (the LR depends only on the step count in the checkpoint), and every value can be
+tested against its formula. A schedule that needs the run's length declares ``total_steps``:
+the builder (optim/build.py) passes the steps left after the warm-up, counted in the
+schedule's own steps (optimizer steps, or epochs for ``interval: epoch``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import OneCycleLR, ReduceLROnPlateau
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 
-from optimlab.optim.closed_form import PolynomialDecayLR, WarmupCosineLR
+from optimlab.metrics import metric_mode
 
-# Metric names (last path part) that are better when larger; everything else is minimized.
-_MAXIMIZED = ("acc", "accuracy", "r2", "f1", "auroc", "precision", "recall")
-
-
-def metric_mode(metric: str) -> str:
-    """``max`` for accuracy-like metrics (val/acc, val/r2), ``min`` for losses and errors."""
-    leaf = metric.rsplit("/", 1)[-1].lower()
-    return "max" if leaf.startswith(_MAXIMIZED) else "min"
+Schedule = LRScheduler | ReduceLROnPlateau
 
 
-def resolve_warmup(
-    warmup_steps: int | None, warmup_epochs: float | None, steps_per_epoch: int
-) -> int:
-    """Warm-up length in schedule steps; ``warmup_steps`` wins over ``warmup_epochs``."""
-    if warmup_steps is not None:
-        return int(warmup_steps)
-    if warmup_epochs is not None:
-        return round(warmup_epochs * steps_per_epoch)
-    return 0
+class ClosedFormLR(LRScheduler):
+    """Base class: subclasses define ``lr_at(step, base_lr)``."""
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        raise NotImplementedError
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        return [self.lr_at(self.last_epoch, base_lr) for base_lr in self.base_lrs]
+
+    def _get_closed_form_lr(self) -> list[float]:
+        return self.get_lr()
 
 
-def _check_warmup(warmup: int, horizon: int) -> None:
-    if warmup < 0:
-        raise ValueError(f"warm-up must be >= 0 steps, got {warmup}")
-    if warmup > horizon:
-        raise ValueError(
-            f"warm-up ({warmup} steps) is longer than the schedule ({horizon} steps); "
-            "shorten scheduler.warmup_steps/warmup_epochs or train longer"
-        )
+class ConstantLR(ClosedFormLR):
+    """lr(t) = lr0: an explicit no-op, so a constant run can still have a warm-up."""
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        return base_lr
 
 
-def cosine_warmup(
-    optimizer: Optimizer,
+class InverseTimeLR(ClosedFormLR):
+    """lr(t) = lr0 / (1 + k t)^p: p=1 the deeplearning.ai notes' 1/t decay, p=0.5 D2L ch. 11's."""
+
+    def __init__(
+        self, optimizer: Optimizer, *, decay_rate: float, power: float = 1.0, last_epoch: int = -1
+    ) -> None:
+        self.decay_rate = decay_rate
+        self.power = power
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        return base_lr * (1 + self.decay_rate * step) ** (-self.power)
+
+
+class FactorLR(ClosedFormLR):
+    """lr(t) = max(min_lr, lr0 f^t): D2L ch. 11's FactorScheduler (its call t is our step t+1)."""
+
+    def __init__(
+        self, optimizer: Optimizer, *, factor: float, min_lr: float = 0.0, last_epoch: int = -1
+    ) -> None:
+        self.factor = factor
+        self.min_lr = min_lr
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        return max(self.min_lr, base_lr * self.factor**step)
+
+
+class PolynomialLR(ClosedFormLR):
+    """lr(t) = final + (lr0 - final) (1 - t/T)^p for t < T, then final (p=1: linear decay)."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        *,
+        total_steps: int,
+        power: float = 1.0,
+        final_lr: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_steps = total_steps
+        self.power = power
+        self.final_lr = final_lr
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        remaining = max(0.0, 1 - step / self.total_steps)
+        return self.final_lr + (base_lr - self.final_lr) * remaining**self.power
+
+
+class CosineLR(ClosedFormLR):
+    """lr(t) = final + (lr0 - final)(1 + cos(pi t / T)) / 2 for t < T, then final."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        *,
+        total_steps: int,
+        final_lr: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_steps = total_steps
+        self.final_lr = final_lr
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        if step >= self.total_steps:
+            return self.final_lr
+        cosine = (1 + math.cos(math.pi * step / self.total_steps)) / 2
+        return self.final_lr + (base_lr - self.final_lr) * cosine
+
+
+def warmup_cosine_lr(
+    step: int,
     *,
-    total_steps: int,
-    steps_per_epoch: int,
-    warmup_steps: int | None = None,
-    warmup_epochs: float | None = None,
+    base_lr: float,
+    max_steps: int,
+    warmup_steps: int = 0,
     warmup_start_lr: float = 0.0,
     final_lr: float = 0.0,
-    max_steps: int | None = None,
-) -> WarmupCosineLR:
-    """Warm up linearly, then cosine-decay to ``final_lr`` by ``max_steps`` (default: run end).
-
-    ``max_steps`` counts from step 0, warm-up included, as the seeds' ``max_update`` does.
-    """
-    warmup = resolve_warmup(warmup_steps, warmup_epochs, steps_per_epoch)
-    horizon = max_steps if max_steps is not None else total_steps
-    _check_warmup(warmup, horizon)
-    return WarmupCosineLR(
-        optimizer,
-        max_steps=horizon,
-        warmup_steps=warmup,
-        warmup_start_lr=warmup_start_lr,
-        final_lr=final_lr,
-    )
-
-
-def polynomial(
-    optimizer: Optimizer,
-    *,
-    total_steps: int,
-    power: float = 1.0,
-    final_lr: float = 0.0,
-    max_steps: int | None = None,
-) -> PolynomialDecayLR:
-    """Decay to ``final_lr`` over ``max_steps`` (default: the rest of the run)."""
-    horizon = max_steps if max_steps is not None else total_steps
-    return PolynomialDecayLR(optimizer, max_steps=horizon, power=power, final_lr=final_lr)
+) -> float:
+    """D2L ch. 11's ``CosineScheduler(max_update, base_lr, final_lr, warmup_steps,
+    warmup_begin_lr)`` called with ``step``: the formula scheduler=cosine_warmup reproduces (the
+    tests hold the two together)."""
+    if step < warmup_steps:
+        return warmup_start_lr + (base_lr - warmup_start_lr) * step / warmup_steps
+    if step >= max_steps:
+        return final_lr
+    progress = (step - warmup_steps) / (max_steps - warmup_steps)
+    return final_lr + (base_lr - final_lr) * (1 + math.cos(math.pi * progress)) / 2
 
 
 def one_cycle(
@@ -115,3 +162,64 @@ def reduce_on_plateau(
     if mode == "auto":
         mode = metric_mode(monitor)
     return ReduceLROnPlateau(optimizer, mode=mode, **kwargs)
+
+
+class LinearWarmup(LRScheduler):
+    """Ramp from ``start_lr`` to the schedule's first LR over ``warmup_steps``, then hand over.
+
+    The one warm-up mechanism: any schedule can sit behind it. The wrapped schedule starts
+    counting when the warm-up ends (step ``warmup_steps + k`` of the run is its step ``k``).
+    The group LR is handed back exactly as the schedule left it, so recursive torch schedules
+    (StepLR, ...) work, and ReduceLROnPlateau gets its metric passed through (ignored during
+    the warm-up).
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        schedule: Schedule,
+        *,
+        warmup_steps: int,
+        start_lr: float = 0.0,
+        last_epoch: int = -1,
+    ) -> None:
+        self.schedule = schedule
+        self.warmup_steps = warmup_steps
+        self.start_lr = start_lr
+        # where the wrapped schedule wants to start (its step 0)
+        self.target_lrs = [float(group["lr"]) for group in optimizer.param_groups]
+        super().__init__(optimizer, last_epoch)
+
+    def step(self, metrics: Any = None, epoch: None = None) -> None:  # type: ignore[override]
+        self.last_epoch += 1
+        step = self.last_epoch
+        if step < self.warmup_steps:
+            lrs = [
+                self.start_lr + (target - self.start_lr) * step / self.warmup_steps
+                for target in self.target_lrs
+            ]
+        elif step == self.warmup_steps:
+            lrs = list(self.target_lrs)
+        else:
+            if isinstance(self.schedule, ReduceLROnPlateau):
+                if metrics is not None:
+                    self.schedule.step(metrics)
+            else:
+                self.schedule.step()
+            lrs = [float(group["lr"]) for group in self.optimizer.param_groups]
+        for group, lr in zip(self.optimizer.param_groups, lrs, strict=True):
+            group["lr"] = lr
+        self._last_lr = lrs
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "schedule")}
+        state["schedule"] = self.schedule.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        state = dict(state_dict)
+        self.schedule.load_state_dict(state.pop("schedule"))
+        self.__dict__.update(state)

@@ -5,14 +5,13 @@ Used by scripts/plot_schedules.py so its pictures come from the same factories a
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import torch
 
-from optimlab.optim.lr_schedulers import ScheduleLength, build_lr_scheduler
-from optimlab.optim.optimizers import build_optimizer
+from optimlab.errors import ConfigError
+from optimlab.optim.build import RunLength, build_lr_scheduler, build_optimizer
 
 
 def simulate_lr(
@@ -29,19 +28,14 @@ def simulate_lr(
     sees ``plateau_metric`` at every epoch, i.e. a metric that never improves.
     """
     if total_steps <= 0 or steps_per_epoch <= 0:
-        raise ValueError(
+        raise ConfigError(
             "total_steps and steps_per_epoch must be positive, "
             f"got {total_steps} and {steps_per_epoch}"
         )
     weight = torch.nn.Parameter(torch.zeros(1))
     optimizer = build_optimizer(optimizer_cfg, [weight])
     interval = (scheduler_cfg or {}).get("interval", "epoch")
-    epochs = math.ceil(total_steps / steps_per_epoch)
-    length = (
-        ScheduleLength(total_steps, steps_per_epoch)
-        if interval == "step"
-        else ScheduleLength(epochs, 1)
-    )
+    length = RunLength(optimizer_steps=total_steps, steps_per_epoch=steps_per_epoch)
     config = build_lr_scheduler(optimizer, scheduler_cfg, length)
     lrs = []
     for step in range(total_steps):

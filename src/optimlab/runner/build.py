@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import lightning as L
-from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
+from optimlab.config import to_plain
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.tasks import TASKS, OptimTask
 
 # model config keys that say how the network runs, not what it is: not passed to the
 # network, not in checkpoints (docs/performance.md has their measured effect)
 SPEED_KEYS = ("channels_last", "compile")
-
-
-def to_dict(cfg: DictConfig | Mapping[str, Any] | None) -> dict[str, Any]:
-    """A resolved plain dict (what checkpoints and hyperparameter logs should hold)."""
-    if cfg is None:
-        return {}
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return dict(cfg)
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -36,28 +26,21 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 
 def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> OptimTask:
-    """The task that fits the data, wrapping the configured network sized for the data."""
+    """The task that fits the data (preflight checked the model does), the network sized
+    for the data."""
     spec = datamodule.spec
-    model_cls = get_class(cfg.model._target_)
-    model_task = getattr(model_cls, "task", spec.task)
-    if model_task != spec.task:
-        raise ValueError(
-            f"model {model_cls.__name__} is a {model_task} model but datamodule "
-            f"{type(datamodule).__name__} holds {spec.task} data; pick a {spec.task} model "
-            f"({', '.join(models_for(spec.task))})"
-        )
-    options = to_dict(cfg.get("task"))
+    options = to_plain(cfg.get("task"))
     kwargs: dict[str, Any] = {"log_grad_norm": options.get("log_grad_norm", True)}
-    if spec.task == "classification":
+    if datamodule.task == "classification":
         kwargs["num_classes"] = spec.num_classes
     else:
         kwargs["loss"] = options.get("regression_loss", "mse")
-    net = to_dict(cfg.model)
+    net = to_plain(cfg.model)
     speed = {key: bool(net.pop(key, False)) for key in SPEED_KEYS}
-    task = TASKS[spec.task](
+    task = TASKS[datamodule.task](
         net={**net, **spec.model_kwargs()},
-        optimizer=to_dict(cfg.optimizer),
-        scheduler=to_dict(cfg.get("scheduler")) or None,
+        optimizer=to_plain(cfg.optimizer),
+        scheduler=to_plain(cfg.get("scheduler")) or None,
         **kwargs,
     )
     if speed["channels_last"]:
@@ -65,19 +48,6 @@ def build_task(cfg: DictConfig, datamodule: L.LightningDataModule) -> OptimTask:
     if speed["compile"]:
         task.net.compile()  # in place: the state_dict keys (and checkpoints) stay the same
     return task
-
-
-def models_for(task: str) -> list[str]:
-    """The model config names whose network does ``task`` (for error messages)."""
-    from omegaconf import OmegaConf
-
-    model_dir = Path(__file__).resolve().parents[3] / "conf" / "model"
-    names = []
-    for path in sorted(model_dir.glob("*.yaml")):
-        target = OmegaConf.load(path).get("_target_")
-        if target and getattr(get_class(target), "task", None) == task:
-            names.append(f"model={path.stem}")
-    return names
 
 
 def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:

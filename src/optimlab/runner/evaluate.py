@@ -8,6 +8,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from optimlab.errors import ConfigError
 from optimlab.runner.build import build_trainer
 from optimlab.runner.quiet import quiet_startup
 from optimlab.tasks import TASKS, OptimTask
@@ -17,11 +18,11 @@ def load_task(ckpt_path: str | Path) -> OptimTask:
     """Rebuild the task saved in ``ckpt_path`` (its network config travels inside it)."""
     path = Path(ckpt_path).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path {path} does not exist; point it at a .ckpt file")
+        raise ConfigError(f"ckpt_path {path} does not exist; point it at a .ckpt file")
     checkpoint = torch.load(path, map_location="cpu", weights_only=False)
     kind = checkpoint.get("optimlab_task")
     if kind not in TASKS:
-        raise ValueError(f"{path} is not an optimlab checkpoint (no known task kind: {kind!r})")
+        raise ConfigError(f"{path} is not an optimlab checkpoint (no known task kind: {kind!r})")
     return TASKS[kind].load_from_checkpoint(path, map_location="cpu", weights_only=False)
 
 

@@ -1,4 +1,4 @@
-"""Hydra callbacks: check every job's config and claim a fresh directory before a run starts.
+"""Hydra callbacks around the runs: a fresh directory for each, a summary at a sweep's end.
 
 Hydra unpickles this module in every worker that runs jobs (joblib's loky processes, SLURM
 tasks), which never run train.py's top level; registering the resolvers on import makes
@@ -8,17 +8,13 @@ tasks), which never run train.py's top level; registering the resolvers on impor
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, open_dict, read_write
 
 from optimlab.analysis import RunRow, sweep_rows, to_markdown, write_csv, write_markdown
-from optimlab.runner.preflight import ConfigError, preflight
 from optimlab.runner.resolvers import register_resolvers
 
 register_resolvers()
@@ -58,25 +54,6 @@ def ddp_helper_process() -> bool:
     return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
 
 
-def _ddp_in_multirun(config: DictConfig) -> str | None:
-    """Lightning's DDP launcher re-runs the command line per rank: with -m, the whole sweep."""
-    trainer = config.get("trainer") or {}
-    strategy = str(trainer.get("strategy", ""))
-    devices = trainer.get("devices", 1)
-    launcher = str(config.hydra.launcher.get("_target_", ""))
-    count = len(devices) if OmegaConf.is_list(devices) else devices
-    several = count in (-1, "auto") or (isinstance(count, int) and count > 1)
-    several = several or (trainer.get("num_nodes") or 1) > 1
-    spawned = strategy.startswith("ddp") and "spawn" not in strategy and several
-    if spawned and "submitit" not in launcher:  # SLURM starts one task per device itself
-        return (
-            f"trainer.strategy={strategy} with {devices} devices in a multirun (-m) would "
-            "start the whole sweep again in every rank; use trainer.strategy=ddp_spawn, "
-            "hydra/launcher=slurm, or run the jobs one by one without -m"
-        )
-    return None
-
-
 def _sqlite_parent(config: DictConfig) -> None:
     """SQLite creates the study's .db file but not its folder (outputs/optuna/)."""
     storage = config.hydra.sweeper.get("storage")
@@ -91,31 +68,10 @@ def _given(config: DictConfig, key: str) -> bool:
     return any(o.split("=", 1)[0].lstrip("+~") == key for o in config.hydra.overrides.hydra)
 
 
-def _sweep_job_overrides(config: DictConfig) -> list[list[str]] | None:
-    """Every job's overrides for Hydra's basic sweeper; None for other sweepers."""
-    sweeper = str(config.hydra.sweeper.get("_target_", ""))
-    if not sweeper.endswith("BasicSweeper"):
-        return None
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-
-    overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-    parsed = OverridesParser.create().parse_overrides(overrides=overrides)  # type: ignore[arg-type]
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
-
-
-def _refuse(error: ConfigError) -> None:
-    print(f"error: {error}", file=sys.stderr, flush=True)
-    sys.exit(2)
-
-
 class RunGuard(Callback):
-    """Preflight checks, then a directory no other run has (same second or not)."""
+    """A directory no other run has (same second or not); runs after Preflight."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        try:
-            preflight(config)
-        except ConfigError as error:
-            _refuse(error)
         if ddp_helper_process():
             return  # rank 0 claimed hydra.run.dir and passed it on the command line
         with read_write(config.hydra), open_dict(config.hydra):
@@ -127,23 +83,6 @@ class RunGuard(Callback):
             config.hydra.run.dir = str(claim_directory(run_dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        jobs = _sweep_job_overrides(config)
-        loader = GlobalHydra.instance().config_loader()
-        swept = {o.split("=", 1)[0] for o in config.hydra.overrides.task if "," in o}
-        try:
-            ddp_problem = _ddp_in_multirun(config)
-            if ddp_problem:
-                raise ConfigError(ddp_problem)
-            if jobs is None:  # Optuna & co. pick jobs while running: check the base config
-                preflight(config)
-            for job in jobs or []:
-                try:
-                    preflight(loader.load_sweep_config(config, job))
-                except ConfigError as error:
-                    choice = " ".join(o for o in job if o.split("=", 1)[0] in swept)
-                    raise ConfigError(f"{error} (in a sweep job: {choice})") from error
-        except ConfigError as error:
-            _refuse(error)
         _sqlite_parent(config)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if _given(config, "hydra.sweep.dir"):

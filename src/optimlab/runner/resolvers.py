@@ -6,7 +6,7 @@ import hashlib
 
 from omegaconf import OmegaConf
 
-from optimlab.optim.schedules import metric_mode
+from optimlab.metrics import metric_mode
 
 # Characters kept in run-directory names: a path made of these can be pasted into a Hydra
 # override unquoted (ckpt_path=...), which "=", "," and brackets would break.

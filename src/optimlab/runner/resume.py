@@ -11,9 +11,29 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from optimlab.runner.preflight import ConfigError
+from optimlab.errors import ConfigError
 
 COMPARED = ("net", "optimizer", "scheduler")  # what must match for a checkpoint to continue
+
+
+def resumed_checkpoint(run_dir: str | Path) -> str:
+    """The checkpoint a resumed run continues from."""
+    return str(Path(str(run_dir)).expanduser() / "checkpoints" / "last.ckpt")
+
+
+def is_resumed(cfg: DictConfig) -> bool:
+    """Whether ``cfg`` already is the config ``resume_config`` made."""
+    resume = cfg.get("resume")
+    return bool(resume) and cfg.get("ckpt_path") == resumed_checkpoint(resume)
+
+
+def original_choices(run_dir: Path) -> dict[str, str]:
+    """The group options (optimizer=adam, ...) the run in ``run_dir`` was made with."""
+    try:
+        saved = OmegaConf.load(run_dir / ".hydra" / "hydra.yaml")
+        return {str(k): str(v) for k, v in saved.hydra.runtime.choices.items()}
+    except Exception:  # a run directory from an older layout: the options are unknown
+        return {}
 
 
 def resume_config(cfg: DictConfig) -> DictConfig:
@@ -26,14 +46,16 @@ def resume_config(cfg: DictConfig) -> DictConfig:
     run_dir = Path(str(cfg.resume)).expanduser()
     run_cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     assert isinstance(run_cfg, DictConfig)
-    overrides: list[str] = []
-    if HydraConfig.initialized():
-        overrides = list(HydraConfig.get().overrides.task)
-    groups = set(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else set()
+    hydra = (
+        cfg.hydra if "hydra" in cfg else HydraConfig.get() if HydraConfig.initialized() else None
+    )
+    overrides = list(hydra.overrides.task) if hydra else []
+    groups = set(hydra.runtime.choices) if hydra else set()
+    made_with = original_choices(run_dir)
     with open_dict(run_cfg):
         run_cfg.paths = cfg.paths
-        run_cfg.ckpt_path = str(run_dir / "checkpoints" / "last.ckpt")
-        run_cfg.resume = None
+        run_cfg.ckpt_path = resumed_checkpoint(run_dir)
+        run_cfg.resume = str(cfg.resume)  # names this run's directory: <run dir>_resumed
         for override in OverridesParser.create().parse_overrides(overrides):
             key = override.key_or_group
             if key == "resume":
@@ -41,7 +63,7 @@ def resume_config(cfg: DictConfig) -> DictConfig:
             if key in groups:
                 raise ConfigError(
                     f"{key}={override.value()} cannot change with resume=: the checkpoint was "
-                    f"made with {key}={HydraConfig.get().runtime.choices[key]}; start a new run"
+                    f"made with {key}={made_with.get(key, 'another option')}; start a new run"
                 )
             OmegaConf.update(run_cfg, key, override.value(), force_add=True)
     return run_cfg

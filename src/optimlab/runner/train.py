@@ -1,13 +1,13 @@
-"""One training run: check, fit, test the best checkpoint, record the result, say where it is."""
+"""One training run: build, fit, test the best checkpoint, record the result, say where it is.
+
+The config has passed the preflight already (train.py's Hydra callback runs it before the run
+directory exists; in-process callers call ``preflight(cfg)`` first).
+"""
 
 from __future__ import annotations
 
-import json
-import logging
 import math
-import os
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -21,14 +21,135 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from optimlab.callbacks.divergence import DivergedError
-from optimlab.runner.build import build_task, build_trainer, to_dict
-from optimlab.runner.preflight import preflight
+from optimlab.config import to_plain
+from optimlab.errors import DivergedError
+from optimlab.runner.build import build_task, build_trainer
 from optimlab.runner.quiet import quiet_startup
-from optimlab.runner.resume import check_checkpoint_matches, resume_config
+from optimlab.runner.result_file import DIVERGED, FINISHED, read_result, write_result
+from optimlab.runner.resume import check_checkpoint_matches
 
-log = logging.getLogger(__name__)
-RESULT_FILE = "result.json"  # status + metrics of a finished (or diverged) run
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the configured task on the configured data; return the final metrics.
+
+    A NaN/inf loss raises DivergedError in a single run; inside a sweep the run is recorded
+    as diverged (metrics NaN) and the sweep goes on.
+    """
+    quiet_startup()
+    started = time.time()
+    output_dir = Path(cfg.paths.output_dir)
+    previous = read_result(output_dir)
+    if previous and previous.get("status") == FINISHED and cfg.get("skip_finished", True):
+        print(f"{output_dir} already finished: skipped (skip_finished=false runs it again)")
+        return previous["metrics"]
+
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = instantiate(cfg.datamodule)
+    task = build_task(cfg, datamodule)
+    if cfg.get("ckpt_path"):
+        check_checkpoint_matches(cfg.ckpt_path, task.hparams)
+    trainer = build_trainer(cfg)
+    for logger in trainer.loggers:
+        logger.log_hyperparams(run_hparams(cfg))
+    _say(describe_run(cfg, device=trainer.strategy.root_device.type))
+
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        metrics = _metrics(trainer)
+        record = _run_record(cfg, trainer, started)
+        best = _best_checkpoint(trainer)
+        if cfg.get("test", True):
+            # test_ckpt=last tests the final weights, as D2L ch. 11 reports its numbers
+            tested = None if cfg.get("test_ckpt", "best") == "last" else best
+            trainer.test(task, datamodule=datamodule, ckpt_path=tested)
+            metrics.update(_metrics(trainer))
+    except DivergedError as error:
+        record = _run_record(cfg, trainer, started, diverged=True)
+        write_result(output_dir, DIVERGED, {}, reason=str(error), **record)
+        if not in_sweep():
+            raise
+        print(f"diverged: {error}", file=sys.stderr, flush=True)
+        return {str(cfg.get("optimized_metric")): math.nan}
+    record["wall_time_s"] = round(time.time() - started, 3)  # testing included
+    metric = cfg.get("optimized_metric")
+    if metric and record["best_value"] is not None:
+        metrics.setdefault(f"{metric}_best", record["best_value"])  # val/acc_best is logged
+    write_result(output_dir, FINISHED, metrics, **record)
+    _say(closing_summary(cfg, metrics, best))
+    return metrics
+
+
+def objective(metrics: dict[str, float], metric: str | None) -> float | None:
+    """The number a sweeper optimizes: the best epoch's ``metric`` (what best.ckpt scored).
+
+    None instead of NaN for a diverged run: hydra-optuna-sweeper (<= 1.3.0, optuna 2.10)
+    crashes the whole study on a NaN (hydra issue #2237), while a value it cannot convert
+    is recorded as a FAIL trial and the study goes on. The basic sweeper ignores the value.
+    """
+    if not metric:
+        return None
+    value = metrics.get(f"{metric}_best", metrics.get(metric))
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def in_sweep() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """What distinguishes runs in TensorBoard's HPARAMS tab."""
+    data = {k: v for k, v in to_plain(cfg.datamodule).items() if k != "data_dir"}
+    return {
+        "optimizer": to_plain(cfg.optimizer),
+        "scheduler": to_plain(cfg.get("scheduler")),
+        "model": to_plain(cfg.model),
+        "datamodule": data,
+        "max_epochs": cfg.trainer.get("max_epochs"),
+        "seed": cfg.get("seed"),
+    }
+
+
+def _choice(cfg: DictConfig, group: str) -> str:
+    """The option picked for ``group`` (optimizer=adam), or its class name outside Hydra."""
+    if HydraConfig.initialized():
+        choice = HydraConfig.get().runtime.choices.get(group)
+        if choice:
+            return str(choice)
+    target = (cfg.get(group) or {}).get("_target_")
+    return str(target).rsplit(".", 1)[-1] if target else "none"
+
+
+def describe_run(cfg: DictConfig, device: str = "cpu") -> str:
+    """The one line that says what runs and where its outputs go."""
+    epochs = cfg.trainer.get("max_epochs")
+    length = f"{epochs} epoch{'' if epochs == 1 else 's'}"
+    if (cfg.trainer.get("max_steps") or -1) > 0:
+        length += f" or {cfg.trainer.max_steps} steps"
+    lr = (cfg.get("optimizer") or {}).get("lr")
+    return (
+        f"optimlab: model={_choice(cfg, 'model')} datamodule={_choice(cfg, 'datamodule')} "
+        f"optimizer={_choice(cfg, 'optimizer')}" + (f" (lr {lr})" if lr is not None else "") + " "
+        f"scheduler={_choice(cfg, 'scheduler')}, {length} on {device} -> {cfg.paths.output_dir}"
+    )
+
+
+def closing_summary(cfg: DictConfig, metrics: dict[str, float], best: str | None) -> str:
+    output_dir = Path(cfg.paths.output_dir)
+    lines = ["", "optimlab run finished"]
+    lines += [f"  {name:<14} {metrics[name]:.4f}" for name in sorted(metrics) if "test/" in name]
+    lines.append(f"  run directory  {output_dir}")
+    if best:
+        lines.append(f"  checkpoint     {best}")
+    lines.append(f"  view it:       tensorboard --logdir {output_dir}")
+    if in_sweep():
+        lines.append(f"  whole sweep:   tensorboard --logdir {HydraConfig.get().sweep.dir}")
+    return "\n".join(lines)
+
+
+@rank_zero_only
+def _say(text: str) -> None:
+    print(text, flush=True)
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
@@ -84,122 +205,4 @@ def _run_record(
         "wall_time_s": round(time.time() - started, 3),
         "started_at": datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
         "overrides": _job_overrides(),
-    }
-
-
-def objective(metrics: dict[str, float], metric: str | None) -> float | None:
-    """The number a sweeper optimizes: the best epoch's ``metric`` (what best.ckpt scored).
-
-    None instead of NaN for a diverged run: hydra-optuna-sweeper (<= 1.3.0, optuna 2.10)
-    crashes the whole study on a NaN (hydra issue #2237), while a value it cannot convert
-    is recorded as a FAIL trial and the study goes on. The basic sweeper ignores the value.
-    """
-    if not metric:
-        return None
-    value = metrics.get(f"{metric}_best", metrics.get(metric))
-    return None if value is None or math.isnan(value) else float(value)
-
-
-def in_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-@rank_zero_only
-def write_result(output_dir: Path, status: str, metrics: dict[str, float], **extra: Any) -> None:
-    """result.json, written atomically: what a sweep summary and a sweep restart read."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    record = {"status": status, "metrics": metrics, **extra}
-    handle, temporary = tempfile.mkstemp(dir=output_dir, prefix=f".{RESULT_FILE}.")
-    os.fchmod(handle, 0o644)  # mkstemp's 0600 would hide it from a lab mate's summary
-    with os.fdopen(handle, "w") as f:
-        json.dump(record, f, indent=2, allow_nan=True)
-    os.replace(temporary, output_dir / RESULT_FILE)
-
-
-def read_result(output_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((output_dir / RESULT_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-@rank_zero_only
-def _report(cfg: DictConfig, metrics: dict[str, float], best: str | None) -> None:
-    output_dir = Path(cfg.paths.output_dir)
-    lines = ["", "optimlab run finished"]
-    for name in sorted(metrics):
-        if name.startswith("test/"):
-            lines.append(f"  {name:<14} {metrics[name]:.4f}")
-    lines.append(f"  run directory  {output_dir}")
-    if best:
-        lines.append(f"  checkpoint     {best}")
-    lines.append(f"  view it:       tensorboard --logdir {output_dir}")
-    if in_sweep():
-        lines.append(f"  whole sweep:   tensorboard --logdir {HydraConfig.get().sweep.dir}")
-    print("\n".join(lines), flush=True)
-
-
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit the configured task on the configured data; return the final metrics.
-
-    A NaN/inf loss raises DivergedError in a single run; inside a sweep the run is recorded
-    as diverged (metrics NaN) and the sweep goes on.
-    """
-    quiet_startup()
-    if cfg.get("resume"):
-        preflight(cfg)
-        cfg = resume_config(cfg)
-    preflight(cfg)
-    started = time.time()
-    output_dir = Path(cfg.paths.output_dir)
-    previous = read_result(output_dir)
-    if previous and previous.get("status") == "finished" and cfg.get("skip_finished", True):
-        print(f"{output_dir} already finished: skipped (skip_finished=false runs it again)")
-        return previous["metrics"]
-
-    if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
-    datamodule = instantiate(cfg.datamodule)
-    task = build_task(cfg, datamodule)
-    if cfg.get("ckpt_path"):
-        check_checkpoint_matches(cfg.ckpt_path, task.hparams)
-    trainer = build_trainer(cfg)
-    for logger in trainer.loggers:
-        logger.log_hyperparams(_run_hparams(cfg))
-
-    try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-        metrics = _metrics(trainer)
-        record = _run_record(cfg, trainer, started)
-        best = _best_checkpoint(trainer)
-        if cfg.get("test", True):
-            # test_ckpt=last tests the final weights, as the seeds report their numbers
-            tested = None if cfg.get("test_ckpt", "best") == "last" else best
-            trainer.test(task, datamodule=datamodule, ckpt_path=tested)
-            metrics.update(_metrics(trainer))
-    except DivergedError as error:
-        record = _run_record(cfg, trainer, started, diverged=True)
-        write_result(output_dir, "diverged", {}, reason=str(error), **record)
-        if not in_sweep():
-            raise
-        print(f"diverged: {error}", file=sys.stderr, flush=True)
-        return {str(cfg.get("optimized_metric")): math.nan}
-    record["wall_time_s"] = round(time.time() - started, 3)  # testing included
-    metric = cfg.get("optimized_metric")
-    if metric and record["best_value"] is not None:
-        metrics.setdefault(f"{metric}_best", record["best_value"])  # val/acc_best is logged
-    write_result(output_dir, "finished", metrics, **record)
-    _report(cfg, metrics, best)
-    return metrics
-
-
-def _run_hparams(cfg: DictConfig) -> dict[str, Any]:
-    """What distinguishes runs in TensorBoard's HPARAMS tab."""
-    return {
-        "optimizer": to_dict(cfg.optimizer),
-        "scheduler": to_dict(cfg.get("scheduler")),
-        "model": to_dict(cfg.model),
-        "datamodule": {k: v for k, v in to_dict(cfg.datamodule).items() if k != "data_dir"},
-        "max_epochs": cfg.trainer.get("max_epochs"),
-        "seed": cfg.get("seed"),
     }

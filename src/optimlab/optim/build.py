@@ -1,0 +1,283 @@
+"""The optimizer and the learning-rate schedule, from their config files.
+
+This module is the one owner of a schedule's length and warm-up. ``plan_schedule`` splits a
+scheduler file and checks it against the run's length; ``build_lr_scheduler`` (called by the
+task's ``configure_optimizers``) and the preflight (before anything is built) both call it.
+
+A scheduler file is flat, so users write ``scheduler.gamma=0.3``. Lightning's keys
+(interval, frequency, monitor, strict, name) go to Lightning; the warm-up keys and
+``max_steps`` are the builder's; everything else goes to the schedule's ``_target_``. Every
+schedule may have a linear warm-up in front (schedules.LinearWarmup); the schedule then
+starts when the warm-up ends and gets the steps that are left as its ``total_steps``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import get_object, instantiate
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from optimlab.errors import ConfigError
+from optimlab.optim.schedules import LinearWarmup
+
+LIGHTNING_KEYS = ("interval", "frequency", "monitor", "strict", "name")
+WARMUP_KEYS = ("warmup_steps", "warmup_epochs", "warmup_start_lr")
+INTERVALS = ("step", "epoch")
+
+
+# ---------------------------------------------------------------------------- optimizer
+def _number(section: Mapping[str, Any], key: str) -> float | None:
+    value = section.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def check_optimizer(cfg: Mapping[str, Any]) -> None:
+    """Refuse hyperparameters no optimizer accepts, naming the key and a usual value."""
+    if "_target_" not in cfg:
+        raise ConfigError("the optimizer config has no _target_; pick one with optimizer=<name>")
+    lr = _number(cfg, "lr")
+    if lr is not None and not lr > 0:
+        raise ConfigError(f"optimizer.lr must be > 0, got {cfg['lr']}; try optimizer.lr=0.01")
+    momentum = _number(cfg, "momentum")
+    if momentum is not None and not 0 <= momentum < 1:
+        raise ConfigError(
+            f"optimizer.momentum must be in [0, 1), got {cfg['momentum']}; 0.9 is usual"
+        )
+    betas = cfg.get("betas")
+    if betas is not None and not (
+        len(betas) == 2 and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
+    ):
+        raise ConfigError(f"optimizer.betas must be two numbers in [0, 1), got {list(betas)}")
+    for key in ("weight_decay", "eps", "dampening", "lr_decay"):
+        value = _number(cfg, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"optimizer.{key} must be >= 0, got {cfg[key]}")
+    for key in ("alpha", "rho"):
+        value = _number(cfg, key)
+        if value is not None and not 0 <= value <= 1:
+            raise ConfigError(f"optimizer.{key} must be in [0, 1], got {cfg[key]}")
+    if cfg.get("nesterov") and not (momentum or 0) > 0:
+        raise ConfigError(
+            "optimizer.nesterov=true needs optimizer.momentum > 0 (try optimizer=nesterov)"
+        )
+
+
+def build_optimizer(
+    cfg: Mapping[str, Any], params: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
+    """Instantiate ``cfg`` (a ``_partial_`` of an optimizer class) for ``params``."""
+    check_optimizer(cfg)
+    # _convert_=all: plain lists, not ListConfig, in param_groups, so checkpoints hold only
+    # types torch.load(weights_only=True) accepts
+    factory = instantiate({**cfg, "_partial_": True, "_convert_": "all"})
+    return factory(params)
+
+
+# ---------------------------------------------------------------------------- run length
+@dataclass(frozen=True)
+class RunLength:
+    """A run's length in optimizer steps: in all, and per epoch."""
+
+    optimizer_steps: int
+    steps_per_epoch: int
+    planned_epochs: int | None = None  # max_epochs, when set (max_steps may end the run sooner)
+
+    def in_schedule_steps(self, interval: str) -> tuple[int, int]:
+        """(total, per epoch) counted in the schedule's own steps."""
+        if interval == "step":
+            return self.optimizer_steps, self.steps_per_epoch
+        return math.ceil(self.optimizer_steps / self.steps_per_epoch), 1
+
+
+def run_length(
+    *,
+    batches_per_epoch: int,
+    max_epochs: int | None,
+    max_steps: int | None = None,
+    accumulate_grad_batches: int = 1,
+) -> RunLength | None:
+    """Lightning's count (Trainer.estimated_stepping_batches): the first reached of
+    ``max_steps`` and ``max_epochs`` ends the run. None when neither limits it."""
+    per_epoch = max(1, math.ceil(batches_per_epoch / accumulate_grad_batches))
+    epochs = max_epochs if max_epochs is not None and max_epochs > 0 else None
+    steps = per_epoch * epochs if epochs else None
+    if max_steps is not None and max_steps > 0:
+        steps = min(steps, max_steps) if steps else max_steps
+    if steps is None:
+        return None
+    return RunLength(optimizer_steps=steps, steps_per_epoch=per_epoch, planned_epochs=epochs)
+
+
+def trainer_run_length(trainer: L.Trainer) -> RunLength | None:
+    """The run's length as the trainer will run it (after it has set up its data)."""
+    trainer.estimated_stepping_batches  # noqa: B018  (sets up the training data once)
+    batches = trainer.num_training_batches
+    return run_length(
+        batches_per_epoch=int(batches) if math.isfinite(batches) else 1,
+        max_epochs=trainer.max_epochs,
+        max_steps=trainer.max_steps,
+        accumulate_grad_batches=trainer.accumulate_grad_batches,
+    )
+
+
+# ---------------------------------------------------------------------------- schedule
+@dataclass(frozen=True)
+class SchedulePlan:
+    """A scheduler file split by owner and measured against the run."""
+
+    target_args: dict[str, Any]  # what goes to the schedule's _target_
+    lightning: dict[str, Any]  # interval, frequency, monitor, ... for Lightning
+    warmup_steps: int = 0  # in schedule steps
+    warmup_start_lr: float = 0.0
+    factory_args: dict[str, Any] = field(default_factory=dict)  # total_steps, ... if declared
+    needs_length: bool = False  # the schedule declares total_steps but the run has no end
+
+
+def _warmup_steps(cfg: Mapping[str, Any], steps_per_epoch: int | None) -> int:
+    """Warm-up length in schedule steps; ``warmup_steps`` wins over ``warmup_epochs``."""
+    for key in ("warmup_steps", "warmup_epochs"):
+        value = _number(cfg, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"scheduler.{key} must be >= 0, got {cfg[key]}")
+    if cfg.get("warmup_steps") is not None:
+        return int(cfg["warmup_steps"])
+    if cfg.get("warmup_epochs") is not None and steps_per_epoch is not None:
+        return round(float(cfg["warmup_epochs"]) * steps_per_epoch)
+    return 0
+
+
+def _check_values(cfg: Mapping[str, Any]) -> None:
+    gamma = _number(cfg, "gamma")
+    if gamma is not None and not gamma > 0:
+        raise ConfigError(f"scheduler.gamma must be > 0, got {cfg['gamma']}")
+    factor = _number(cfg, "factor")
+    if factor is not None and not 0 < factor < 1:
+        raise ConfigError(f"scheduler.factor must be in (0, 1), got {cfg['factor']}; 0.5 is usual")
+    for key in ("step_size", "T_0", "T_mult"):
+        value = _number(cfg, key)
+        if value is not None and value < 1:
+            raise ConfigError(f"scheduler.{key} must be >= 1, got {cfg[key]}")
+    for key in ("patience", "cooldown", "decay_rate", "min_lr", "final_lr", "eta_min"):
+        value = _number(cfg, key)
+        if value is not None and value < 0:
+            raise ConfigError(f"scheduler.{key} must be >= 0, got {cfg[key]}")
+    milestones = cfg.get("milestones")
+    if milestones is not None:
+        values = list(milestones)
+        if not values or any(b <= a for a, b in itertools.pairwise(values)):
+            raise ConfigError(
+                f"scheduler.milestones must be increasing, got {values}; e.g. [15,30]"
+            )
+        if values[0] < 1:
+            raise ConfigError(f"scheduler.milestones must be >= 1, got {values}")
+
+
+def plan_schedule(cfg: Mapping[str, Any], length: RunLength | None) -> SchedulePlan:
+    """Split ``cfg`` and check it against ``length`` (None: unknown yet, length checks wait).
+
+    Raises ConfigError naming the key: a warm-up or milestones past the end of the run, a
+    ``max_steps`` shorter than the warm-up, values no schedule accepts.
+    """
+    rest = dict(cfg)
+    lightning = {key: rest.pop(key) for key in LIGHTNING_KEYS if key in rest}
+    lightning.setdefault("interval", "epoch")
+    interval = lightning["interval"]
+    if interval not in INTERVALS:
+        raise ConfigError(f"scheduler.interval must be one of {list(INTERVALS)}, got {interval!r}")
+    if "_target_" not in rest:
+        raise ConfigError("the scheduler config has no _target_; pick one with scheduler=<name>")
+    _check_values(rest)
+    warmup = {key: rest.pop(key) for key in WARMUP_KEYS if key in rest}
+    max_steps = rest.pop("max_steps", None)
+    try:
+        wanted = inspect.signature(get_object(rest["_target_"])).parameters
+    except Exception as error:
+        raise ConfigError(
+            f"scheduler._target_ {rest['_target_']!r} cannot be imported; check the scheduler file"
+        ) from error
+    if max_steps is not None and "total_steps" not in wanted:
+        raise ConfigError(
+            f"scheduler.max_steps does not apply to {rest['_target_']}, which has no length; "
+            "drop it"
+        )
+
+    total, per_epoch = length.in_schedule_steps(interval) if length else (None, None)
+    warmup_steps = _warmup_steps(warmup, per_epoch)
+    horizon = int(max_steps) if max_steps is not None else total
+    where = "optimizer steps" if interval == "step" else "epochs"
+    if horizon is not None and warmup_steps > horizon:
+        whose = "scheduler.max_steps" if max_steps is not None else "the whole run"
+        given = "warmup_steps" if warmup.get("warmup_steps") is not None else "warmup_epochs"
+        raise ConfigError(
+            f"scheduler.{given}={warmup[given]} ({warmup_steps} {where}) is longer than {whose} "
+            f"({horizon} {where}); shorten the warm-up or train longer"
+        )
+    milestones = rest.get("milestones")
+    if interval == "epoch" and length and length.planned_epochs:
+        total = length.planned_epochs  # a max_steps cut does not make a recipe's milestones wrong
+    if milestones and total is not None and list(milestones)[-1] > total - warmup_steps:
+        after = " after the warm-up" if warmup_steps else ""
+        raise ConfigError(
+            f"scheduler.milestones {list(milestones)} go beyond the run ({total - warmup_steps} "
+            f"{where}{after}, interval={interval}); lower them or train longer"
+        )
+
+    factory_args: dict[str, Any] = {}
+    if horizon is not None:
+        factory_args["total_steps"] = max(1, horizon - warmup_steps)  # what the warm-up leaves
+    if per_epoch is not None:
+        factory_args["steps_per_epoch"] = per_epoch
+    if lightning.get("monitor") is not None:
+        factory_args["monitor"] = lightning["monitor"]
+    factory_args = {k: v for k, v in factory_args.items() if k in wanted and k not in rest}
+    return SchedulePlan(
+        needs_length="total_steps" in wanted and horizon is None,
+        target_args=rest,
+        lightning={k: v for k, v in lightning.items() if v is not None},
+        warmup_steps=warmup_steps,
+        warmup_start_lr=float(warmup.get("warmup_start_lr") or 0.0),
+        factory_args=factory_args,
+    )
+
+
+def build_lr_scheduler(
+    optimizer: torch.optim.Optimizer,
+    cfg: Mapping[str, Any] | None,
+    length: RunLength | None = None,
+    *,
+    trainer: L.Trainer | None = None,
+) -> dict[str, Any] | None:
+    """The Lightning ``lr_scheduler`` dict for ``cfg``, or None for a constant LR.
+
+    The run's length comes from ``length``, or else from ``trainer``.
+    """
+    if not cfg:
+        return None
+    if length is None and trainer is not None:
+        length = trainer_run_length(trainer)
+    plan = plan_schedule(cfg, length)
+    if plan.needs_length:
+        raise ConfigError(
+            f"{cfg['_target_']} needs the run's length, but trainer.max_epochs and "
+            "trainer.max_steps are both -1; set one of them, or scheduler.max_steps"
+        )
+    schedule = instantiate({**plan.target_args, "_partial_": True, "_convert_": "all"})(
+        optimizer, **plan.factory_args
+    )
+    plateau = isinstance(schedule, ReduceLROnPlateau)
+    if plan.warmup_steps > 0:
+        schedule = LinearWarmup(
+            optimizer, schedule, warmup_steps=plan.warmup_steps, start_lr=plan.warmup_start_lr
+        )
+    config = {"scheduler": schedule, **plan.lightning}
+    if plateau:
+        config["reduce_on_plateau"] = True  # Lightning then passes the monitored value
+    return config

@@ -176,9 +176,9 @@ class AirfoilDataModule(InMemoryDataModule):
     def _not_found(self, reason: str) -> DataNotFoundError:
         return DataNotFoundError(
             f"{FILE_NAME} not found in datamodule.data_dir={self.data_dir} and {reason}. "
-            f"Provide it one of three ways: put the file in {self.data_dir}; or run once with network access and "
-            "datamodule.download=true; or set datamodule.data_dir=null to use the copy shipped "
-            "inside the package"
+            f"Provide it one of three ways: put the file in {self.data_dir}; or run once with "
+            "network access and datamodule.download=true; or set datamodule.data_dir=null to use "
+            "the copy shipped inside the package"
         )
 
     def _read(self) -> np.ndarray:

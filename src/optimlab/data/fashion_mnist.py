@@ -122,7 +122,8 @@ class FashionMNISTDataModule(InMemoryImageDataModule):
         system = f" (installs {self.system_dir})" if self.system_dir else ""
         return DataNotFoundError(
             f"Fashion-MNIST not found in datamodule.data_dir={self.data_dir} and {reason}. "
-            f"Provide it one of three ways: put the four official IDX files (train-images-idx3-ubyte.gz, ...) in "
+            "Provide it one of three ways: put the four official IDX files "
+            "(train-images-idx3-ubyte.gz, ...) in "
             f"{self.data_dir}; or `apt-get install dataset-fashion-mnist`{system}; or run once "
             "with network access and datamodule.download=true"
         )

@@ -9,8 +9,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from optimlab.errors import ConfigError
-from optimlab.runner.build import build_trainer
 from optimlab.runner.quiet import quiet_startup
+from optimlab.runner.train import build_trainer
 from optimlab.tasks import TASKS, OptimTask
 
 

@@ -39,3 +39,5 @@ def quiet_startup() -> None:
     logging.getLogger("lightning.pytorch.accelerators.cuda").addFilter(_not_device_list)
     # raised inside Lightning against newer torch; nothing a user can act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+    # a resumed run writes its checkpoints into its own new directory, by design
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from .*")

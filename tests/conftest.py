@@ -12,12 +12,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from fakedata import write_fashion_mnist
+from helpers import CONF_DIR, ROOT, fast_overrides, tiny_fashion_overrides
+from helpers.fakedata import write_fashion_mnist
 from optimlab.runner.resolvers import register_resolvers
-
-ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = ROOT / "conf"
-REAL_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 register_resolvers()
 os.environ.setdefault("OPTIMLAB_ROOT", str(ROOT))
@@ -41,29 +38,6 @@ _share_cores_between_xdist_workers()
 @pytest.fixture(scope="session")
 def tiny_fashion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_fashion_mnist(tmp_path_factory.mktemp("fashion"))
-
-
-def tiny_fashion_overrides(data_dir: Path) -> list[str]:
-    return [
-        f"datamodule.data_dir={data_dir}",
-        "datamodule.system_dir=null",
-        "datamodule.download=false",
-        "datamodule.val_size=100",
-        "datamodule.batch_size=50",
-        "datamodule.eval_batch_size=100",
-    ]
-
-
-def fast_overrides(data_dir: Path) -> list[str]:
-    """Tiny data, one short epoch, no progress bar: a whole run in about a second."""
-    return [
-        *tiny_fashion_overrides(data_dir),
-        "trainer.max_epochs=2",
-        "trainer.accelerator=cpu",
-        "trainer.enable_model_summary=false",
-        "trainer.num_sanity_val_steps=0",
-        "callbacks.progress_bar=null",
-    ]
 
 
 ComposeFn = Callable[..., DictConfig]

@@ -1,4 +1,7 @@
-"""train.py and eval.py as a user runs them: exit codes, what they print, where runs land."""
+"""train.py and eval.py as a user runs them: exit codes, what they print, where runs land.
+
+The first test starts both in fresh interpreters; the others fork this one (helpers.cli), which
+runs the same script with the same arguments without importing torch and Lightning again."""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from helpers import ROOT
+from helpers.cli import run_script
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """In a fresh interpreter, exactly as a user starts it (imports, sys.path and all)."""
     return subprocess.run(
         [sys.executable, str(ROOT / script), *args],
         capture_output=True,
@@ -56,7 +61,7 @@ def test_train_prints_results_run_dir_and_tensorboard_command(
 def test_multirun_gives_each_job_a_directory_named_by_its_overrides(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
-    result = run("train.py", "-m", "optimizer=sgd,adam", *quick(tiny_fashion_dir, tmp_path))
+    result = run_script("train.py", "-m", "optimizer=sgd,adam", *quick(tiny_fashion_dir, tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "debug" / "multiruns").iterdir()
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
@@ -67,7 +72,7 @@ def test_multirun_gives_each_job_a_directory_named_by_its_overrides(
 
 
 def test_missing_data_is_one_clear_line_and_a_failing_exit(tmp_path: Path) -> None:
-    result = run("train.py", *quick(tmp_path / "empty", tmp_path / "logs"))
+    result = run_script("train.py", *quick(tmp_path / "empty", tmp_path / "logs"))
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-3000:]

@@ -9,12 +9,12 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
+from helpers.runs import train
 from optimlab.analysis.compare import compare
 from optimlab.analysis.events import RunCurves, load_runs
 from optimlab.analysis.plots import _points, plot_runs
 from optimlab.callbacks.divergence import DivergedError
-from optimlab.runner.train import train
 
 SHORT = ["trainer.max_epochs=2", "trainer.limit_train_batches=4", "trainer.limit_test_batches=1"]
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
-from optimlab.runner.hydra_callbacks import _ddp_in_multirun, ddp_helper_process
+from helpers import ROOT
+from optimlab.runner.hydra_callbacks import ddp_helper_process
+from optimlab.runner.preflight import _ddp_in_multirun
 
 
 def test_two_cpu_ranks_train_on_their_own_shards_and_write_one_run(
@@ -34,7 +35,7 @@ def test_two_cpu_ranks_train_on_their_own_shards_and_write_one_run(
             "trainer.limit_train_batches=3",
             f"paths.log_dir={tmp_path / 'logs'}",
             "callbacks.progress_bar=null",
-            "+callbacks.probe._target_=probes.ShardProbe",
+            "+callbacks.probe._target_=helpers.probes.ShardProbe",
             f"+callbacks.probe.out_dir={probe}",
         ],
         capture_output=True,

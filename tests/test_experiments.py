@@ -9,10 +9,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from conftest import CONF_DIR
-from fake_images import image_tree_files, write_tree
+from helpers import CONF_DIR
+from helpers.fake_images import image_tree_files, write_tree
+from helpers.runs import train
 from optimlab.runner.preflight import preflight
-from optimlab.runner.train import train
 
 EXPERIMENTS = sorted(
     str(path.relative_to(CONF_DIR / "experiment").with_suffix(""))
@@ -38,7 +38,7 @@ def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
             f"datamodule.cache_dir={tmp_path / 'cache'}",
             "datamodule.val_size=8",
         ]
-    if "override /datamodule: airfoil" in text or experiment.startswith("seed_airfoil"):
+    if "override /datamodule: airfoil" in text or experiment == "d2l/airfoil":
         return ["datamodule=airfoil"]
     return []  # Fashion-MNIST: the tiny copy compose_train points at
 
@@ -53,7 +53,7 @@ def recipe_epochs(experiment: str) -> int:
 
 
 def test_the_recipes_are_found() -> None:
-    for name in ("lenet_10ep", "airfoil_mlp", "seed_cnn/base", "seed_lenet/cosine_warmup"):
+    for name in ("lenet_10ep", "airfoil_mlp", "apx/cifar10_cnn", "d2l/lenet_cosine_warmup"):
         assert name in EXPERIMENTS
 
 

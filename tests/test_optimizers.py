@@ -1,17 +1,18 @@
-"""Every optimizer file: the seeds' from-scratch update rules, or at least a falling loss."""
+"""Every optimizer file: D2L ch. 11's update rules (or a falling loss), its README row."""
 
 from __future__ import annotations
 
 import copy
 import math
+import re
 from collections.abc import Callable
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR
-from optimlab.optim import build_optimizer
+from helpers import CONF_DIR
+from optimlab.optim import RunLength, build_lr_scheduler, build_optimizer
 
 OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
 STEPS = 6
@@ -52,15 +53,15 @@ def run_torch(cfg: dict) -> torch.Tensor:
     return w.detach()
 
 
-def run_seed(update: Callable[[torch.Tensor, torch.Tensor, dict, int], None]) -> torch.Tensor:
-    """Drive one of the seeds' update functions (d2l chapter 11, written for one tensor)."""
+def run_d2l(update: Callable[[torch.Tensor, torch.Tensor, dict, int], None]) -> torch.Tensor:
+    """Drive one of D2L ch. 11's from-scratch update functions (written for one tensor)."""
     w, state = start(), {}
     for t in range(1, STEPS + 1):
         update(w, gradient(w), state, t)
     return w
 
 
-def seed_momentum(lr: float, beta: float):
+def d2l_momentum(lr: float, beta: float):
     def update(w, g, s, t):
         s["v"] = beta * s.get("v", torch.zeros_like(w)) + g
         w -= lr * s["v"]
@@ -68,7 +69,7 @@ def seed_momentum(lr: float, beta: float):
     return update
 
 
-def seed_adagrad(lr: float, eps: float = 1e-6):
+def d2l_adagrad(lr: float, eps: float = 1e-6):
     def update(w, g, s, t):
         s["s"] = s.get("s", torch.zeros_like(w)) + g**2
         w -= lr * g / torch.sqrt(s["s"] + eps)
@@ -76,7 +77,7 @@ def seed_adagrad(lr: float, eps: float = 1e-6):
     return update
 
 
-def seed_rmsprop(lr: float, gamma: float, eps: float = 1e-6):
+def d2l_rmsprop(lr: float, gamma: float, eps: float = 1e-6):
     def update(w, g, s, t):
         s["s"] = gamma * s.get("s", torch.zeros_like(w)) + (1 - gamma) * g**2
         w -= lr * g / torch.sqrt(s["s"] + eps)
@@ -84,7 +85,7 @@ def seed_rmsprop(lr: float, gamma: float, eps: float = 1e-6):
     return update
 
 
-def seed_adadelta(rho: float, eps: float = 1e-5):
+def d2l_adadelta(rho: float, eps: float = 1e-5):
     def update(w, g, s, t):
         s["s"] = rho * s.get("s", torch.zeros_like(w)) + (1 - rho) * g**2
         delta = s.get("delta", torch.zeros_like(w))
@@ -95,7 +96,7 @@ def seed_adadelta(rho: float, eps: float = 1e-5):
     return update
 
 
-def seed_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6):
+def d2l_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-6):
     def update(w, g, s, t):
         s["v"] = beta1 * s.get("v", torch.zeros_like(w)) + (1 - beta1) * g
         s["s"] = beta2 * s.get("s", torch.zeros_like(w)) + (1 - beta2) * g**2
@@ -105,7 +106,7 @@ def seed_adam(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 
     return update
 
 
-def seed_yogi(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-3):
+def d2l_yogi(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-3):
     def update(w, g, s, t):
         s["v"] = beta1 * s.get("v", torch.zeros_like(w)) + (1 - beta1) * g
         sq = s.get("s", torch.zeros_like(w))
@@ -116,29 +117,29 @@ def seed_yogi(lr: float, beta1: float = 0.9, beta2: float = 0.999, eps: float = 
     return update
 
 
-# (config file, overrides matching the seed's hyperparameters, seed rule, tolerance, why)
-# torch's Adagrad/RMSprop add eps outside the square root, the seeds inside it. The rules
+# (config file, overrides matching D2L ch. 11's hyperparameters, its rule, tolerance)
+# torch's Adagrad/RMSprop add eps outside the square root, D2L ch. 11 inside it. The rules
 # are otherwise the same, which eps=0 on both sides shows exactly; with eps > 0 they differ
 # where s is tiny (the first steps of a coordinate with a small gradient).
-SEED_RULES = [
-    ("momentum", {"lr": 0.02, "momentum": 0.5}, seed_momentum(0.02, 0.5), 1e-12),
-    ("momentum", {"lr": 0.01, "momentum": 0.9}, seed_momentum(0.01, 0.9), 1e-12),
-    ("adagrad", {"lr": 0.1, "eps": 0.0}, seed_adagrad(0.1, eps=0.0), 1e-12),
-    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "eps": 0.0}, seed_rmsprop(0.01, 0.9, eps=0.0), 1e-12),
-    ("adadelta", {"rho": 0.9, "eps": 1e-5, "lr": 1.0}, seed_adadelta(0.9), 1e-12),
-    ("adam", {"lr": 0.01, "eps": 1e-6}, seed_adam(0.01), 1e-12),
-    ("yogi", {"lr": 0.01}, seed_yogi(0.01), 1e-12),
+D2L_RULES = [
+    ("momentum", {"lr": 0.02, "momentum": 0.5}, d2l_momentum(0.02, 0.5), 1e-12),
+    ("momentum", {"lr": 0.01, "momentum": 0.9}, d2l_momentum(0.01, 0.9), 1e-12),
+    ("adagrad", {"lr": 0.1, "eps": 0.0}, d2l_adagrad(0.1, eps=0.0), 1e-12),
+    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "eps": 0.0}, d2l_rmsprop(0.01, 0.9, eps=0.0), 1e-12),
+    ("adadelta", {"rho": 0.9, "eps": 1e-5, "lr": 1.0}, d2l_adadelta(0.9), 1e-12),
+    ("adam", {"lr": 0.01, "eps": 1e-6}, d2l_adam(0.01), 1e-12),
+    ("yogi", {"lr": 0.01}, d2l_yogi(0.01), 1e-12),
 ]
 
 
 @pytest.mark.parametrize(
     ("name", "overrides", "rule", "tolerance"),
-    SEED_RULES,
-    ids=[f"{name}-{i}" for i, (name, *_rest) in enumerate(SEED_RULES)],
+    D2L_RULES,
+    ids=[f"{name}-{i}" for i, (name, *_rest) in enumerate(D2L_RULES)],
 )
-def test_matches_the_seed_update_rule(name: str, overrides: dict, rule, tolerance: float) -> None:
+def test_matches_the_d2l_update_rule(name: str, overrides: dict, rule, tolerance: float) -> None:
     ours = run_torch(optimizer_cfg(name, **overrides))
-    theirs = run_seed(rule)
+    theirs = run_d2l(rule)
     assert not torch.equal(ours, start())
     torch.testing.assert_close(ours, theirs, rtol=tolerance, atol=tolerance)
 
@@ -173,8 +174,88 @@ def test_decreases_a_convex_loss_and_round_trips_its_state(name: str) -> None:
     torch.testing.assert_close(w.detach(), twin_w.detach(), rtol=0, atol=0)
 
 
-def test_the_issue_lists_are_all_there() -> None:
-    assert set(OPTIMIZERS) >= {
-        "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw",
-        "yogi", "nadam", "radam", "adamax", "amsgrad", "lion", "lamb", "lars",
-    }  # fmt: skip
+# ---------------------------------------------------------------- the README's table
+
+README = CONF_DIR.parent / "README.md"
+SYMBOLS = {"lr": "lr", "ε": "eps", "γ": "alpha", "ρ": "rho", "λ": "weight_decay"}
+SYMBOLS |= {"η": "trust_coefficient"}  # LARS's trust coefficient
+LIBRARIES = {"torch": "torch.optim", "pytorch-optimizer": "pytorch_optimizer"}
+LIBRARIES |= {"optimlab": "optimlab"}
+
+
+def readme_optimizer_rows() -> dict[str, tuple[str, str]]:
+    """{name: (defaults, from)}, read from the `optimizer=` table of README.md."""
+    section = README.read_text().split("### Optimizers", 1)[1].split("\n### ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `(\w+)`", line)
+        if match:
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]  # \| is text
+            rows[match.group(1)] = (cells[2], cells[3])
+    return rows
+
+
+def documented_defaults(defaults: str) -> dict[str, object]:
+    """'lr 0.01, β (0.9, 0.999), ε 1e-8' -> {'lr': 0.01, 'betas': [0.9, 0.999], 'eps': 1e-8}."""
+    values: dict[str, object] = {}
+    for symbol, text in re.findall(r"(lr|β|ε|γ|ρ|λ|η) (\([^)]*\)|[0-9][0-9.e+-]*)", defaults):
+        if text.startswith("("):
+            values["betas"] = [float(v) for v in text[1:-1].split(",")]
+        else:
+            values["momentum" if symbol == "β" else SYMBOLS[symbol]] = float(text)
+    return values
+
+
+def test_the_readme_table_has_a_row_for_every_optimizer_file_and_no_other() -> None:
+    assert sorted(readme_optimizer_rows()) == OPTIMIZERS
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_each_optimizer_is_the_class_with_the_defaults_its_readme_row_gives(name: str) -> None:
+    """What `optimizer=<name>` builds: the library and class the row's "from" names, and the
+    row's defaults in its param group (a file or a row edited alone fails here)."""
+    defaults, origin = readme_optimizer_rows()[name]
+    optimizer = build_optimizer(optimizer_cfg(name), [torch.nn.Parameter(start().float())])
+    library, _, rest = origin.partition(" ")
+    assert type(optimizer).__module__.startswith(LIBRARIES[library]), (name, origin)
+    named = re.fullmatch(r"\((\w+)\)", rest)  # "torch (SGD)": the class, if not the name's
+    expected_class = named.group(1) if named else name.replace("_", "")
+    assert type(optimizer).__name__.lower() == expected_class.lower(), (name, origin)
+    documented = documented_defaults(defaults)
+    assert documented, f"{name}: no defaults read from {defaults!r}"
+    group = optimizer.param_groups[0]
+    for key, value in documented.items():
+        actual = list(group[key]) if key == "betas" else group[key]
+        assert actual == pytest.approx(value), f"{name}: {key} is {actual}, README says {value}"
+
+
+# ---------------------------------------------------------------- one-cycle x every optimizer
+
+
+def test_one_cycle_cycles_momentum_or_beta1_exactly_where_the_optimizer_has_one() -> None:
+    """scheduler=one_cycle builds and steps with every optimizer file. It cycles momentum, or
+    Adam's beta1, where the optimizer has one (from 0.95 down to 0.85 at the peak), and leaves
+    the others alone: OneCycleLR refuses an optimizer without momentum if asked to cycle it."""
+    schedule = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "scheduler" / "one_cycle.yaml"))
+    cycled = set()
+    for name in OPTIMIZERS:
+        optimizer = build_optimizer(optimizer_cfg(name), [torch.nn.Parameter(start().float())])
+        group = optimizer.param_groups[0]
+        has_momentum = bool(group.get("momentum")) or "betas" in group
+        config = build_lr_scheduler(optimizer, schedule, RunLength(20, 5))
+        seen = []
+        for _ in range(20):
+            seen.append(
+                (group["lr"], group["betas"][0] if "betas" in group else group.get("momentum"))
+            )
+            optimizer.step()
+            config["scheduler"].step()
+        lrs, momenta = zip(*seen, strict=True)
+        assert max(lrs) == pytest.approx(optimizer_cfg(name)["lr"], rel=1e-6), name  # its peak
+        if has_momentum:
+            assert momenta[0] == pytest.approx(0.95) and min(momenta) == pytest.approx(0.85)
+            cycled.add(name)
+        else:
+            assert len(set(momenta)) == 1, name  # untouched
+    assert {"sgd", "adagrad", "rmsprop", "adadelta", "rmsprop_eps_in_root"}.isdisjoint(cycled)
+    assert {"momentum", "adam", "lion", "lars"} <= cycled

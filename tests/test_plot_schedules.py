@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from helpers import ROOT
+from helpers.cli import run_script
 from optimlab.optim import warmup_cosine_lr
 from optimlab.optim.simulate import simulate_lr
 
@@ -74,17 +75,12 @@ def test_script_writes_png_and_csv_of_the_configured_schedule(tmp_path: Path) ->
 
 
 def test_script_draws_every_schedule_in_one_figure(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "plot_schedules.py"),
-            "all=true",
-            "total_steps=40",
-            "steps_per_epoch=4",
-            f"hydra.run.dir={tmp_path}",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_script(  # (the test above runs the script in a fresh interpreter)
+        "scripts/plot_schedules.py",
+        "all=true",
+        "total_steps=40",
+        "steps_per_epoch=4",
+        f"hydra.run.dir={tmp_path}",
         timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]

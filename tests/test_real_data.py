@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import REAL_FASHION_MNIST
-from optimlab.runner.train import train
+from helpers import REAL_FASHION_MNIST
+from helpers.runs import train
 
 pytestmark = [
     pytest.mark.real_data,
@@ -25,7 +25,7 @@ def test_one_epoch_of_lenet_with_adam_reaches_80_percent(compose_train, tmp_path
         "datamodule.batch_size=256",
         "datamodule.eval_batch_size=1024",
         "optimizer=adam",
-        "optimizer.lr=0.01",  # the seeds' Adam learning rate (d2l 11.10)
+        "optimizer.lr=0.01",  # D2L ch. 11's Adam learning rate (section 11.10)
         "trainer.max_epochs=1",
     )
     metrics = train(cfg)

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import csv
-import os
+import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import ROOT, fast_overrides
+from helpers import ROOT, fast_overrides
+from helpers.cli import run_script, start_script
+from helpers.runs import train
+from helpers.tb import read_scalars
 from optimlab.callbacks.divergence import DivergedError
+from optimlab.errors import ConfigError, OptimlabError
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.runner.cli import EXIT_BAD_INPUT, run_or_exit
-from optimlab.runner.preflight import ConfigError, preflight
-from optimlab.runner.train import read_result, train
-from tb import read_scalars
+from optimlab.runner.preflight import preflight
+from optimlab.runner.result_file import read_result
 
+CONFIG_GROUPS = {path.name for path in (ROOT / "conf").iterdir() if path.is_dir()}
 # (overrides, words the one-line message must contain)
 BAD_INPUTS = [
     (["optimizer.lr=0"], ["optimizer.lr must be > 0"]),
@@ -44,7 +47,7 @@ BAD_INPUTS = [
     ),
     (["datamodule.val_size=-5"], ["val_size"]),
     (["trainer.max_epochs=0"], ["max_epochs must be > 0"]),
-    (["trainer.log_every_n_steps=0"], ["log_every_n_steps must be >= 1"]),
+    (["trainer.log_every_n_steps=0"], ["log_every_n_steps must be a positive integer"]),
     (["trainer.gradient_clip_val=-1"], ["gradient_clip_val must be >= 0"]),
     (["ckpt_path=/no/such/run/last.ckpt"], ["ckpt_path", "does not exist"]),
     (["resume=/no/such/run"], ["not a run directory"]),
@@ -58,7 +61,7 @@ BAD_INPUTS = [
     ),
     (  # max_steps does not lengthen a run that max_epochs ends first
         ["scheduler=cosine_warmup", "scheduler.warmup_steps=5000", "trainer.max_steps=100000"],
-        ["warmup_steps=5000", "longer than the whole run", "2396 optimizer steps"],
+        ["warmup_steps=5000", "longer than the whole run", "20 optimizer steps"],
     ),
     (
         ["scheduler=multistep", "scheduler.interval=step", "scheduler.milestones=[10,100000]"],
@@ -97,22 +100,18 @@ def test_bad_input_is_one_line_and_exit_2_before_anything_runs(
     assert len(lines) == 1 and lines[0].startswith("error: ")
     for word in words:
         assert word in lines[0], lines[0]
+    # it names the key the user gave (a value's key, or the group picked if only groups were):
+    # in full or by its last part ("scheduler.warmup_steps/warmup_epochs")
+    keys = [override.split("=", 1)[0] for override in overrides]
+    named = [key for key in keys if key not in CONFIG_GROUPS] or keys
+    assert any(re.search(rf"\b{re.escape(key.rsplit('.', 1)[-1])}\b", lines[0]) for key in named), (
+        f"names none of {named}: {lines[0]}"
+    )
     assert not Path(cfg.paths.output_dir).exists()  # nothing written
 
 
-def test_the_table_covers_at_least_twenty_cases() -> None:
-    assert len(BAD_INPUTS) >= 20
-
-
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests"), **(env or {})},
-    )
+    return run_script("train.py", *args, env=env)
 
 
 def cli_args(data_dir: Path, log_dir: Path) -> list[str]:
@@ -133,8 +132,8 @@ def test_cli_refuses_before_writing_any_directory(tiny_fashion_dir: Path, tmp_pa
 
 
 def refusal(compose_train, *overrides: str) -> str:
-    """The preflight's one-line message for this config."""
-    with pytest.raises(ConfigError) as error:
+    """The preflight's one-line message for this config (a bad setting or bad data)."""
+    with pytest.raises(OptimlabError) as error:
         preflight(compose_train(*overrides))
     return str(error.value)
 
@@ -239,7 +238,7 @@ def test_killed_mid_epoch_resumes_to_the_same_weights(
     killed = run_cli(
         *cli_args(tiny_fashion_dir, tmp_path / "logs"),
         *common,
-        "+callbacks.crash._target_=interrupts.KillAtStep",
+        "+callbacks.crash._target_=helpers.interrupts.KillAtStep",
         "+callbacks.crash.step=15",  # the middle of epoch 2 (10 steps per epoch)
         env={"OPTIMLAB_TEST_KILL": "1"},
     )
@@ -315,15 +314,14 @@ def test_runs_started_together_get_their_own_directories(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
     args = [
-        sys.executable,
-        str(ROOT / "train.py"),
         *cli_args(tiny_fashion_dir, tmp_path),
         "trainer.max_epochs=1",
         "hydra.run.dir=" + str(tmp_path / "same"),  # both ask for the very same directory
     ]
-    procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert all(p.returncode == 0 for p in procs)
+    runs = [start_script("train.py", *args) for _ in range(2)]  # both run at once
+    results = [run.wait() for run in runs]
+    assert all(r.returncode == 0 for r in results), [r.stderr[-2000:] for r in results]
+    outputs = [r.stdout for r in results]
     dirs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("same"))
     assert dirs == ["same", "same-2"]
     writers = []

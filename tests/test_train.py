@@ -1,76 +1,38 @@
-"""Whole runs on tiny data: every optimizer x schedule, TensorBoard contents, resume, eval."""
+"""Whole runs on tiny data: each optimizer and each schedule once, the pairs that interact,
+TensorBoard contents, resume, eval."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import CONF_DIR
+from helpers import CONF_DIR
+from helpers.runs import train
+from helpers.tb import read_scalars
+from optimlab.errors import ConfigError
 from optimlab.optim import warmup_cosine_lr
 from optimlab.runner.evaluate import evaluate, load_task
-from optimlab.runner.train import train
-from tb import read_scalars
+from optimlab.runner.preflight import preflight
 
 OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
 SCHEDULERS = sorted(p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml"))
 STEPS_PER_EPOCH = 10  # 500 training images / batch 50
 
 
-def test_the_issue_lists_are_all_there() -> None:
-    assert set(OPTIMIZERS) >= {
-        "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw",
-    }  # fmt: skip
-    assert set(SCHEDULERS) >= {"none", "step", "multistep", "cosine_warmup", "plateau"}
+# ------------------------------------------------------------------ each optimizer once
 
 
-@pytest.mark.parametrize("scheduler", SCHEDULERS)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_every_optimizer_with_every_schedule_trains(
-    compose_train, optimizer: str, scheduler: str
+def test_every_optimizer_trains_and_its_checkpoint_loads_safely(
+    compose_train, optimizer: str
 ) -> None:
-    fit = ["scheduler.milestones=[1,2]"] if scheduler == "multistep" else []  # a 2-epoch run
-    cfg = compose_train(
-        f"optimizer={optimizer}",
-        f"scheduler={scheduler}",
-        *fit,
-        "trainer.limit_train_batches=3",
-        "trainer.limit_val_batches=1",
-        "trainer.limit_test_batches=1",
-        "~logger",
-        "test=false",
-    )
-    metrics = train(cfg)
-    assert math.isfinite(metrics["train/loss_epoch"])
-    assert 0.0 <= metrics["val/acc"] <= 1.0
-
-
-@pytest.mark.parametrize("scheduler", [s for s in SCHEDULERS if s != "none"])
-def test_every_schedule_trains_behind_a_warmup(compose_train, scheduler: str) -> None:
-    """One warm-up epoch (3 steps, or 1 step for per-epoch schedules), then the schedule."""
-    fit = ["scheduler.milestones=[1,2]"] if scheduler == "multistep" else []  # a 2-epoch run
-    cfg = compose_train(
-        "optimizer=momentum",
-        f"scheduler={scheduler}",
-        *fit,
-        "scheduler.warmup_epochs=1",
-        "scheduler.warmup_start_lr=0.0",
-        "trainer.limit_train_batches=3",
-        "trainer.limit_val_batches=1",
-        "test=false",
-    )
-    train(cfg)
-    lrs = [lr for _, lr in sorted(read_scalars(Path(cfg.paths.output_dir))["train/lr"])]
-    assert len(lrs) == 6
-    assert lrs[0] == 0.0  # every warm-up starts at warmup_start_lr
-    assert max(lrs) > 0.0
-
-
-@pytest.mark.parametrize("optimizer", OPTIMIZERS)
-def test_every_optimizer_checkpoint_loads_safely(compose_train, optimizer: str) -> None:
-    """Testing reloads best.ckpt with torch.load(weights_only=True): only plain types inside."""
+    """A whole run with a schedule attached; testing then reloads best.ckpt with
+    torch.load(weights_only=True), so the optimizer's and the schedule's state hold only
+    plain types."""
     cfg = compose_train(
         f"optimizer={optimizer}",
         "scheduler=multistep",
@@ -81,7 +43,162 @@ def test_every_optimizer_checkpoint_loads_safely(compose_train, optimizer: str) 
         "trainer.limit_test_batches=1",
         "~logger",
     )
-    assert "test/acc" in train(cfg)
+    metrics = train(cfg)
+    assert math.isfinite(metrics["train/loss_epoch"])
+    assert 0.0 <= metrics["val/acc"] <= 1.0
+    assert 0.0 <= metrics["test/acc"] <= 1.0
+
+
+# ------------------------------------------------------------------ each schedule once
+
+README = CONF_DIR.parent / "README.md"
+LR0 = 0.1  # optimizer=sgd
+BATCHES, EPOCHS = 3, 4  # 12 optimizer steps
+WARMUP_START = 0.02
+
+
+def readme_schedule_units() -> dict[str, str]:
+    """{name: the unit its lr(t) counts ("step", "epoch" or "" for none)}, from README.md."""
+    section = README.read_text().split("### Schedules", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if match := re.match(r"\| `(\w+)`", line):
+            rows[match.group(1)] = line.split("|")[4].strip()
+    return rows
+
+
+def one_cycle_lr(t: int, total: int, max_lr: float, *, momentum: bool = False) -> float:
+    """torch's OneCycleLR (cos): up over 30% of the run from max_lr/25, down to max_lr/25/1e4;
+    momentum (beta1) the other way, 0.95 -> 0.85 -> 0.95."""
+    low, high, end = (0.95, 0.85, 0.95) if momentum else (max_lr / 25, max_lr, max_lr / 25e4)
+    peak = 0.3 * total - 1
+    start, stop, pct = (
+        (low, high, t / peak) if t <= peak else (high, end, (t - peak) / (total - 1 - peak))
+    )
+    return stop + (start - stop) * (1 + math.cos(math.pi * pct)) / 2
+
+
+def sgdr(t: int, t0: int = 5, mult: int = 2) -> float:
+    period = t0
+    while t >= period:
+        t, period = t - period, period * mult
+    return LR0 * (1 + math.cos(math.pi * t / period)) / 2
+
+
+# lr(t, T) of each file as README.md's table writes it (its defaults, or FIT's), t and T
+# counted in the file's unit after the warm-up
+README_FORMULAS = {
+    "none": lambda t, T: LR0,
+    "constant": lambda t, T: LR0,
+    "step": lambda t, T: LR0 * 0.5 ** (t // 2),
+    "multistep": lambda t, T: LR0 * 0.5 ** sum(t >= m for m in (1, 2)),
+    "exponential": lambda t, T: LR0 * 0.9**t,
+    "inverse_time": lambda t, T: LR0 / (1 + 0.1 * t),
+    "factor": lambda t, T: max(0.01, LR0 * 0.9**t),
+    "polynomial": lambda t, T: LR0 * (1 - t / T),
+    "cosine": lambda t, T: LR0 * (1 + math.cos(math.pi * t / T)) / 2,
+    "cosine_warmup": lambda t, T: LR0 * (1 + math.cos(math.pi * t / T)) / 2,
+    "one_cycle": lambda t, T: one_cycle_lr(t, T, LR0),
+    "cosine_restarts": lambda t, T: sgdr(t),
+    "plateau": lambda t, T: LR0 * 0.5 ** max(0, t - 1),  # the metric never improves enough
+}
+FIT = {  # what fits a 4-epoch run, or makes the schedule move in it
+    "step": ["scheduler.step_size=2"],
+    "multistep": ["scheduler.milestones=[1,2]"],
+    "plateau": ["scheduler.patience=0", "scheduler.factor=0.5", "scheduler.threshold=0.99"],
+}
+
+
+def logged_lrs(cfg) -> list[float]:
+    """train/lr of every optimizer step, from the run's TensorBoard files."""
+    logged = sorted(read_scalars(Path(cfg.paths.output_dir) / "tensorboard")["train/lr"])
+    assert [step for step, _ in logged] == list(range(len(logged)))
+    return [lr for _, lr in logged]
+
+
+def expected_lrs(name: str, unit: str, warmup: int) -> list[float]:
+    """Per optimizer step: a linear warm-up of `warmup` units from WARMUP_START to the
+    schedule's first lr, then the schedule from its t=0 over the units left."""
+    per_unit = BATCHES if unit == "epoch" else 1
+    total = BATCHES * EPOCHS // per_unit
+    formula = README_FORMULAS[name]
+    lrs = []
+    for t in (step // per_unit for step in range(BATCHES * EPOCHS)):
+        if t < warmup:
+            lrs.append(WARMUP_START + (formula(0, total - warmup) - WARMUP_START) * t / warmup)
+        else:
+            lrs.append(formula(t - warmup, total - warmup))
+    return lrs
+
+
+def test_the_readme_table_has_a_row_and_a_formula_for_every_schedule_file() -> None:
+    assert sorted(readme_schedule_units()) == SCHEDULERS == sorted(README_FORMULAS)
+
+
+@pytest.mark.parametrize("scheduler", SCHEDULERS)
+def test_every_schedule_follows_its_readme_formula_behind_a_warmup(
+    compose_train, scheduler: str
+) -> None:
+    """Each file in a whole run, behind one warm-up epoch: the lr logged at every optimizer
+    step is README.md's formula, stepped in the unit its table says (a per-epoch schedule
+    holds the lr through an epoch, its warm-up lasts one schedule step), with T the run.
+    `none` has no scheduler object to put a warm-up in front of."""
+    unit = readme_schedule_units()[scheduler]
+    warmup = [] if scheduler == "none" else ["scheduler.warmup_epochs=1"]
+    cfg = compose_train(
+        "optimizer=sgd",
+        f"optimizer.lr={LR0}",
+        f"scheduler={scheduler}",
+        *FIT.get(scheduler, []),
+        *warmup,
+        *([f"scheduler.warmup_start_lr={WARMUP_START}"] if warmup else []),
+        f"trainer.max_epochs={EPOCHS}",
+        f"trainer.limit_train_batches={BATCHES}",
+        "trainer.limit_val_batches=1",
+        "test=false",
+    )
+    assert cfg.scheduler.get("interval", "") == unit  # the file counts what the README says
+    metrics = train(cfg)
+    assert math.isfinite(metrics["train/loss_epoch"])
+    units = (1 if unit == "epoch" else BATCHES) if warmup else 0  # one epoch, in its unit
+    expected = expected_lrs(scheduler, unit, warmup=units)
+    assert logged_lrs(cfg) == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+# ------------------------------------------------------------------ the pairs that interact
+
+
+def test_plateau_counted_in_optimizer_steps_is_refused_in_one_line(compose_train) -> None:
+    """Lightning would step a per-step plateau with the last validation value at every
+    optimizer step, so its patience would count steps: refused, saying to keep epochs."""
+    cfg = compose_train("scheduler=plateau", "scheduler.interval=step", "scheduler.warmup_steps=2")
+    with pytest.raises(
+        ConfigError, match=r"scheduler\.interval=step .* keep scheduler\.interval=epoch"
+    ):
+        preflight(cfg)
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "rmsprop_eps_in_root", "adam"])
+def test_one_cycle_with_and_without_a_momentum_to_cycle(compose_train, optimizer: str) -> None:
+    """Adagrad and RMSprop with eps in the root have no momentum: one-cycle runs its lr curve
+    on them without cycling one. Adam's beta1 is cycled, and logged as train/momentum."""
+    cfg = compose_train(
+        f"optimizer={optimizer}",
+        "scheduler=one_cycle",
+        f"trainer.max_epochs={EPOCHS}",
+        f"trainer.limit_train_batches={BATCHES}",
+        "trainer.limit_val_batches=1",
+        "test=false",
+    )
+    metrics = train(cfg)
+    assert math.isfinite(metrics["train/loss_epoch"])
+    total = BATCHES * EPOCHS
+    lr = cfg.optimizer.lr
+    assert logged_lrs(cfg) == pytest.approx([one_cycle_lr(t, total, lr) for t in range(total)])
+    if optimizer == "adam":
+        momentum = read_scalars(Path(cfg.paths.output_dir) / "tensorboard")["train/momentum"]
+        cycle = [one_cycle_lr(t, total, lr, momentum=True) for t in range(total)]
+        assert [m for _, m in sorted(momentum)] == pytest.approx(cycle)
 
 
 def test_default_run_learns_and_logs_what_tensorboard_shows(compose_train) -> None:
@@ -152,7 +269,7 @@ def test_resume_continues_epochs_and_the_lr_schedule(
     first = compose_train(
         *common,
         "trainer.max_epochs=4",
-        "+callbacks.crash._target_=interrupts.StopAfterEpochs",
+        "+callbacks.crash._target_=helpers.interrupts.StopAfterEpochs",
         "+callbacks.crash.epochs=2",
         output_dir=tmp_path / "first",
     )
@@ -187,7 +304,7 @@ def test_eval_tests_a_checkpoint_with_only_its_path(compose_train) -> None:
 
 
 def test_eval_refuses_a_missing_checkpoint(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         load_task(tmp_path / "nope.ckpt")
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from helpers import CONF_DIR, ROOT
+from helpers import CONF_DIR
+from helpers.cli import run_script
 from optimlab.viz import (
     describe_optimizer,
     divergence,
@@ -199,17 +198,12 @@ def test_unknown_function_is_a_clear_error() -> None:
 
 def test_script_runs_the_d2l_momentum_demo_into_the_hydra_run_dir(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts" / "trajectories.py"),
-            "optimizer=momentum",
-            "optimizer.lr=0.6",
-            "optimizer.momentum=0.5",
-            f"hydra.run.dir={run_dir}",
-        ],
-        capture_output=True,
-        text=True,
+    result = run_script(  # (test_plot_schedules.py starts a script in a fresh interpreter)
+        "scripts/trajectories.py",
+        "optimizer=momentum",
+        "optimizer.lr=0.6",
+        "optimizer.momentum=0.5",
+        f"hydra.run.dir={run_dir}",
         cwd=tmp_path,
         timeout=120,
     )

@@ -194,6 +194,12 @@ def plan_schedule(cfg: Mapping[str, Any], length: RunLength | None) -> ScheduleP
         raise ConfigError(f"scheduler.interval must be one of {list(INTERVALS)}, got {interval!r}")
     if "_target_" not in rest:
         raise ConfigError("the scheduler config has no _target_; pick one with scheduler=<name>")
+    if interval == "step" and lightning.get("monitor"):
+        raise ConfigError(
+            f"scheduler.interval=step with scheduler.monitor={lightning['monitor']}: a plateau "
+            "schedule acts on a validation value, once per validation; keep "
+            "scheduler.interval=epoch (its warm-up then counts epochs)"
+        )
     _check_values(rest)
     warmup = {key: rest.pop(key) for key in WARMUP_KEYS if key in rest}
     max_steps = rest.pop("max_steps", None)

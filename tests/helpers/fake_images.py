@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from fakedata import fake_images
+from helpers.fakedata import fake_images
 from optimlab.data.cifar10 import BATCH_FOLDER, CLASS_NAMES
 from optimlab.data.cifar_batches import write_batches
 

@@ -4,9 +4,6 @@ refused in one line naming the key and a fix, before anything is written; a bug 
 from __future__ import annotations
 
 import copy
-import os
-import subprocess
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import open_dict
 
-from helpers import CONF_DIR, ROOT
+from helpers import CONF_DIR
+from helpers.cli import Started, start_script
 from optimlab.config import to_plain
 from optimlab.errors import ConfigError
 from optimlab.runner.value_checks import check_values
@@ -53,15 +51,9 @@ def plain_config(*overrides: str) -> dict[str, Any]:
     return cfg
 
 
-def train_py(tmp_path: Path, *overrides: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "train.py"), *overrides, f"paths.log_dir={tmp_path / 'logs'}"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
-    )
+def train_py(tmp_path: Path, *overrides: str) -> Started:
+    """train.py with ``overrides``, started in a fork of this worker (helpers.cli)."""
+    return start_script("train.py", *overrides, f"paths.log_dir={tmp_path / 'logs'}")
 
 
 ISSUE_CASES = {  # train.py's overrides -> the start of its one line
@@ -75,9 +67,10 @@ ISSUE_CASES = {  # train.py's overrides -> the start of its one line
 
 def test_the_issue_cases_exit_2_with_one_line_and_write_nothing(tmp_path: Path) -> None:
     runs = {case: train_py(tmp_path / str(i), *case.split()) for i, case in enumerate(ISSUE_CASES)}
-    for i, (case, run) in enumerate(runs.items()):  # started together: they wait on imports
-        _, stderr = run.communicate(timeout=300)
-        assert run.returncode == 2, stderr[-3000:]
+    for i, (case, run) in enumerate(runs.items()):
+        done = run.wait(300)
+        stderr = done.stderr
+        assert done.returncode == 2, stderr[-3000:]
         (line,) = stderr.strip().splitlines()  # the one line, nothing else
         assert line.startswith(ISSUE_CASES[case]), line
         assert not (tmp_path / str(i)).exists()  # no run directory, not even its parent
@@ -267,8 +260,9 @@ def test_a_bug_keeps_its_traceback(tmp_path: Path) -> None:
         "trainer.max_epochs=1",
         "callbacks.progress_bar=null",
     )
-    _, stderr = run.communicate(timeout=300)
-    assert run.returncode not in (0, 2, 3), stderr[-3000:]
+    done = run.wait(300)
+    stderr = done.stderr
+    assert done.returncode not in (0, 2, 3), stderr[-3000:]
     assert "Traceback" in stderr
     assert "ValueError: a bug inside the network's forward" in stderr
     assert not any(line.startswith("error:") for line in stderr.splitlines())

@@ -9,8 +9,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from conftest import CONF_DIR
-from fake_images import write_cifar10
+from helpers import CONF_DIR
+from helpers.fake_images import write_cifar10
 from optimlab.data import (
     CIFAR10DataModule,
     EpochSampler,

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import CONF_DIR
+from helpers import CONF_DIR
+from helpers.runs import train
+from helpers.tb import read_scalars
 from optimlab.models import CNN, INIT_SCHEMES, MLP, LeNet, LinearRegression, initialize
-from optimlab.runner.train import train
-from tb import read_scalars
 
 CLASSIFIERS = ["lenet", "cnn", "cnn_deep"]
 REGRESSORS = ["linear", "mlp"]
@@ -31,8 +31,8 @@ def test_image_models_take_their_sizes_from_the_data(model_cls, shape) -> None:
     assert net(torch.zeros(5, channels, size, size)).shape == (5, 7)
 
 
-def test_default_cnn_is_the_seeds_network() -> None:
-    """Keras' summary of the seed-004 model on CIFAR-10: 896 + 18,496 + 23,050 parameters."""
+def test_default_cnn_is_the_apx_cifar10_network() -> None:
+    """Keras' summary of the ApX CIFAR-10 practice's model: 896 + 18,496 + 23,050 parameters."""
     net = CNN(in_channels=3, image_size=32, num_classes=10)
     assert sum(p.numel() for p in net.parameters()) == 896 + 18_496 + 23_050
     assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in net.modules())
@@ -52,7 +52,7 @@ def test_regression_models_map_features_to_targets(model_cls) -> None:
     assert model_cls(in_features=5, out_features=1)(torch.zeros(4, 5)).shape == (4, 1)
 
 
-def test_linear_model_starts_as_the_seeds_do() -> None:
+def test_linear_model_starts_as_d2l_does() -> None:
     torch.manual_seed(0)
     layer = LinearRegression(in_features=2000, out_features=1).linear
     assert layer.weight.std().item() == pytest.approx(0.01, rel=0.1)
@@ -128,7 +128,7 @@ def test_a_model_that_does_not_fit_the_data_is_refused(compose_train, overrides,
 
 
 def test_zeros_cannot_learn_and_he_can(compose_train) -> None:
-    """The seeds' initialization experiment on the tiny images (chance is 0.1)."""
+    """The ApX CIFAR-10 practice's initialization experiment on tiny images (chance is 0.1)."""
     accuracy = {}
     for scheme in ("zeros", "he"):
         cfg = compose_train(
@@ -163,7 +163,7 @@ def test_clipping_bounds_the_gradient_and_the_raw_norm_is_logged(
         "trainer.max_epochs=1",
         "test=false",
     )
-    import optimlab.runner.build as build
+    import optimlab.runner.train as build
 
     probes: list[GradientProbe] = []
     original = build.instantiate_all
@@ -192,7 +192,7 @@ def test_clipping_bounds_the_gradient_and_the_raw_norm_is_logged(
 )
 def test_the_logged_gradient_norm_is_get_total_norms(dtypes) -> None:
     """The fused path (one dtype) and the fallback (mixed dtypes) agree with torch's."""
-    from optimlab.tasks.base import total_norm
+    from optimlab.tasks.fast_steps import total_norm
 
     generator = torch.Generator().manual_seed(0)
     tensors = [

@@ -3,7 +3,7 @@
 from optimlab.callbacks.divergence import DivergedError, DivergenceGuard
 from optimlab.callbacks.lr_logger import LearningRateLogger
 from optimlab.callbacks.progress import ProgressBar
-from optimlab.callbacks.step_scalars import StepScalars, StepScalarWriter
+from optimlab.callbacks.step_scalars import StepScalars, StepScalarWriter, write_rows
 
 __all__ = [
     "DivergedError",
@@ -12,4 +12,5 @@ __all__ = [
     "ProgressBar",
     "StepScalarWriter",
     "StepScalars",
+    "write_rows",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from optimlab.errors import DivergedError
+from optimlab.errors import ConfigError, DivergedError
 
 
 def _finite(loss: torch.Tensor) -> bool:
@@ -22,7 +22,7 @@ class DivergenceGuard(L.Callback):
 
     def __init__(self, check_every_n_steps: int = 1) -> None:
         if check_every_n_steps < 1:
-            raise ValueError(f"check_every_n_steps must be >= 1, got {check_every_n_steps}")
+            raise ConfigError(f"check_every_n_steps must be >= 1, got {check_every_n_steps}")
         self.check_every_n_steps = check_every_n_steps
 
     def on_train_batch_end(

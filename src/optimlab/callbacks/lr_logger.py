@@ -14,6 +14,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from optimlab.callbacks.step_scalars import StepScalars, StepScalarWriter
+from optimlab.errors import ConfigError
 
 
 def momentum_of(group: dict[str, Any]) -> float | None:
@@ -29,16 +30,15 @@ class LearningRateLogger(StepScalarWriter):
 
     Every recorded step reaches the loggers, at its own step, but they are written every
     ``trainer.log_every_n_steps`` steps, at epoch ends and when training stops (see
-    optimlab.callbacks.step_scalars): one logger call per step cost 1-2% of a small
-    network's step. Writing is StepScalarWriter's; this class only records. Under an
-    optimlab task the values join the task's own step values, so each step is one
-    TensorBoard event holding every tag (each event costs tens of microseconds: the
-    record checksum of tensorboard's writer is pure Python).
+    optimlab.callbacks.step_scalars and optimlab.tasks.fast_steps). Writing is
+    StepScalarWriter's; this class only records. Under an optimlab task the values join
+    the task's own step values, so each step is one TensorBoard event holding every tag
+    (each event pays for a record checksum that tensorboard computes in pure Python).
     """
 
     def __init__(self, log_momentum: bool = True, every_n_steps: int = 1) -> None:
         if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+            raise ConfigError(f"every_n_steps must be >= 1, got {every_n_steps}")
         self.log_momentum = log_momentum
         self.every_n_steps = every_n_steps
         super().__init__(StepScalars())

@@ -14,7 +14,7 @@ class ProgressBar(RichProgressBar):
 
     The stock bar re-reads every logged metric after every batch (Python work each step,
     and on a GPU a device sync per ``prog_bar`` value). The training loss shown is the
-    newest written step value, already a number (``OptimTask.progress_bar_values``).
+    newest written step value, already a number (``FastSteps.progress_bar_values``).
     """
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:

@@ -1,12 +1,11 @@
 """Per-step scalars recorded every step, written to the loggers every n steps.
 
-Lightning's ``self.log(..., on_step=True)`` and a logger write every step cost more than
-the step itself on small networks (docs/performance.md: about 1.5 ms a step, 10-20% of a
-LeNet step on a CPU), and on a GPU each value turned into a number waits for the device.
-Here a step's values are only appended (tensors stay where they are, no sync); every
-``trainer.log_every_n_steps`` steps, at the end of each epoch and when training stops
-(an exception included) the buffer is turned into numbers with one transfer and written,
-one event per step, so TensorBoard still holds every step.
+Lightning's ``self.log(..., on_step=True)`` and a logger write every step are a large
+share of a small network's step (docs/performance.md), and on a GPU each value turned into
+a number waits for the device. Here a step's values are only appended (tensors stay where
+they are, no sync); every ``trainer.log_every_n_steps`` steps, at the end of each epoch
+and when training stops (an exception included) the buffer is turned into numbers with one
+transfer and written, one event per step, so TensorBoard still holds every step.
 """
 
 from __future__ import annotations
@@ -76,7 +75,7 @@ def _event_writer(logger: Logger) -> Any | None:
 @rank_zero_only
 def write_rows(loggers: Iterable[Logger], steps: list[int], rows: list[Row]) -> None:
     """Write each row at its step: TensorBoard gets one event per step holding every tag
-    (a third of the cost of one ``add_scalar`` per tag); other loggers get log_metrics.
+    (cheaper than one ``add_scalar`` per tag); other loggers get log_metrics.
     """
     if not steps:
         return

@@ -2,6 +2,7 @@
 
 from optimlab.tasks.base import OptimTask
 from optimlab.tasks.classification import ClassificationTask
+from optimlab.tasks.fast_steps import FastSteps
 from optimlab.tasks.regression import RegressionTask
 
 TASKS: dict[str, type[OptimTask]] = {
@@ -9,4 +10,4 @@ TASKS: dict[str, type[OptimTask]] = {
     RegressionTask.kind: RegressionTask,
 }
 
-__all__ = ["TASKS", "ClassificationTask", "OptimTask", "RegressionTask"]
+__all__ = ["TASKS", "ClassificationTask", "FastSteps", "OptimTask", "RegressionTask"]

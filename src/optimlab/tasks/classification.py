@@ -17,6 +17,7 @@ class ClassificationTask(OptimTask):
     """Logs train/loss, train/acc (step and epoch), val/loss, val/acc, val/acc_best, test/*."""
 
     kind = "classification"
+    logged_metrics = ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best")
 
     def __init__(
         self,

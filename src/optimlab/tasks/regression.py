@@ -1,4 +1,4 @@
-"""Regression: MSE (or the seeds' squared_loss / 2), with mse, rmse, mae and r2 per stage.
+"""Regression: MSE (or D2L ch. 11's squared_loss / 2), with mse, rmse, mae and r2 per stage.
 
 When the datamodule standardized the target it says by how much (``target_std``), and
 rmse/mae are also logged in the target's own units as rmse_raw/mae_raw (dB for airfoil).
@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
+from optimlab.data.protocol import target_std_of
+from optimlab.errors import ConfigError
 from optimlab.tasks.base import OptimTask
 
 LOSSES = ("mse", "half_mse")
@@ -33,6 +35,11 @@ class RegressionTask(OptimTask):
     """Logs <stage>/loss and <stage>/{mse, rmse, mae, r2} (+ rmse_raw, mae_raw) per stage."""
 
     kind = "regression"
+    logged_metrics = tuple(
+        f"{stage}/{name}"
+        for stage in ("train", "val")
+        for name in ("loss", "mse", "rmse", "mae", "r2", "rmse_raw", "mae_raw")
+    )
 
     def __init__(
         self,
@@ -43,7 +50,7 @@ class RegressionTask(OptimTask):
         log_grad_norm: bool = True,
     ) -> None:
         if loss not in LOSSES:
-            raise ValueError(f"unknown regression loss {loss!r}; choose one of {list(LOSSES)}")
+            raise ConfigError(f"unknown regression loss {loss!r}; choose one of {list(LOSSES)}")
         super().__init__(net, optimizer, scheduler, log_grad_norm=log_grad_norm)
         self.loss_scale = 0.5 if loss == "half_mse" else 1.0
         self.train_metrics = _metrics().clone(prefix="train/")
@@ -72,7 +79,7 @@ class RegressionTask(OptimTask):
 
     def _target_std(self) -> float | None:
         datamodule = getattr(self._trainer, "datamodule", None) if self._trainer else None
-        return getattr(datamodule, "target_std", None)
+        return target_std_of(datamodule)
 
     def _log_epoch(self, metrics: MetricCollection, stage: str) -> None:
         values = metrics.compute()

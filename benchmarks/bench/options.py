@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 
 def default_workers() -> int:
-    """The seeds' DataLoader workers (4), or fewer where the machine has fewer cores."""
+    """D2L ch. 11's DataLoader workers (4), or fewer where the machine has fewer cores."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
@@ -30,7 +30,7 @@ class BenchOptions:
     eval_batch_sizes: list[int] = field(default_factory=list)  # validation throughput per size
     startup_runs: int = 1  # train.py processes timed to their first step (0: skip)
     data_dir: str | None = None  # where the data is (default: the datamodule config's own)
-    fake_images: int = 0  # cifar10: write this many random training images in the official format
+    fake_images: int = 0  # write this many random training images in the data set's own format
     classic: bool = True  # time the classic torchvision recipe (c)
     # step: (a) runs one step after every step of (b) (CPU: both see the same machine state);
     # round: each path runs its whole stretch in turn (GPU: no per-step sync allowed)

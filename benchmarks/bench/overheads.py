@@ -1,6 +1,6 @@
 """Small per-step costs behind docs/performance.md's "What dominates", each re-measurable.
 
-``scripts/benchmark_floor.py`` prints these after its ladder. Every function returns
+``benchmarks/benchmark_floor.py`` prints these after its ladder. Every function returns
 (name, microseconds) rows; the per-step ones take the median over ``steps`` steps.
 """
 
@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from optimlab.callbacks.step_scalars import StepScalars, write_rows
+from optimlab.callbacks import StepScalars, write_rows
 from optimlab.tasks import ClassificationTask
-from optimlab.tasks.base import total_norm
+from optimlab.tasks.fast_steps import total_norm
 
 Row = tuple[str, float]
 Batch = tuple[Tensor, Tensor]
@@ -40,7 +40,7 @@ def _us(fn: Callable[[], object], repeats: int) -> float:
 
 def hook_attribute(repeats: int = 20_000) -> list[Row]:
     """Lightning sets ``_current_fx_name`` around every hook call: nn.Module's __setattr__
-    against OptimTask's plain set."""
+    against the plain set of optimlab's tasks (FastSteps)."""
     plain = L.LightningModule()
     task = ClassificationTask(net=nn.Linear(1, 1), optimizer={"_target_": "torch.optim.SGD"})
 
@@ -49,7 +49,7 @@ def hook_attribute(repeats: int = 20_000) -> list[Row]:
 
     return [
         ("_current_fx_name via nn.Module.__setattr__", _us(set_on(plain), repeats)),
-        ("_current_fx_name via OptimTask.__setattr__", _us(set_on(task), repeats)),
+        ("_current_fx_name via FastSteps.__setattr__", _us(set_on(task), repeats)),
     ]
 
 
@@ -111,7 +111,7 @@ def grad_norm_in_place(
     make_net: Callable[[], nn.Module], batches: Iterable[Batch], steps: int
 ) -> list[Row]:
     """get_total_norm and total_norm timed in on_before_optimizer_step of a Lightning fit
-    (where OptimTask computes train/grad_norm), both every step, in alternating order."""
+    (where optimlab's tasks compute train/grad_norm), both every step, in alternating order."""
     module = _NormTimer(make_net())
     trainer = L.Trainer(
         accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False,

@@ -1,29 +1,31 @@
 """Where the LeNet step's time goes between the bare limit and optimlab (docs/performance.md).
 
-python scripts/benchmark_floor.py                 # LeNet, batch 256, all cores
-python scripts/benchmark_floor.py --threads 1
+python benchmarks/benchmark_floor.py                 # LeNet, batch 256, all cores
+python benchmarks/benchmark_floor.py --threads 1
 
 A ladder of training paths, each a rung more of what optimlab's path does, every one
 stepped in lockstep with the benchmark's limit (the bare forward + loss + backward + SGD
 step on 8 in-memory batches): after each of the rung's steps, one limit step runs outside
-the rung's clock, so both share the same seconds of a noisy machine. Rungs:
+the rung's clock, so both share the same seconds of a noisy machine. The data is random
+uint8 images of Fashion-MNIST's size (60,000, of which 55,000 train), written as the
+official IDX files and served by optimlab's FashionMNISTDataModule. Rungs:
 
-  plain, fresh batches    the limit's bare loop, fed by optimlab's TensorBatchLoader
-                          (55,000 uint8 images, gather + normalize per batch)
+  plain, fresh batches    the limit's bare loop, fed by the datamodule's training loader
+                          (gather + normalize per batch)
   lightning, ready        a LightningModule whose training_step returns only the loss,
                           a Trainer with no logger, callbacks, checkpoints or bar, on the
                           limit's 8 ready batches: Lightning's own loop
-  lightning, fresh        the same, fed by the TensorBatchLoader
+  lightning, fresh        the same, fed by the training loader
   task, ready             optimlab's ClassificationTask (accuracy, recorded step values,
                           epoch sums; gradient norm off) on ready batches
-  task, fresh             the task fed by the TensorBatchLoader: what
-                          `scripts/benchmark.py --variant bare ...` runs, without Hydra
+  task, fresh             the task fed by the training loader: what
+                          `benchmarks/benchmark.py --variant bare ...` runs, without Hydra
 
 Each rung prints its median ratio to the limit over the rounds, then the limit's own step
 time (so a ratio converts to milliseconds a step). Then the gather and the normalization of
-one batch, both ways, and the small per-step costs docs/performance.md cites
-(optimlab.bench.overheads: Lightning's hook attribute, a small op after backward, the
-gradient norm in the step, TensorBoard writes). The last line is
+one batch, two ways each, and the loader's whole fetch; then the small per-step costs
+docs/performance.md cites (bench.overheads: Lightning's hook attribute, a small op after
+backward, the gradient norm in the step, TensorBoard writes). The last line is
 `floor_vs_limit=<lightning, ready>`.
 """
 
@@ -35,6 +37,7 @@ import logging
 import os
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -46,20 +49,21 @@ sys.path.insert(0, str(ROOT / "src"))  # works from a plain clone, installed or 
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from bench import overheads  # noqa: E402
+from bench.config import compose_config, instantiate_datamodule  # noqa: E402
+from bench.fake_data import write_fake_fashion_mnist  # noqa: E402
+from bench.timing import StepTimer  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
-from optimlab.bench import overheads  # noqa: E402
-from optimlab.bench.timing import StepTimer  # noqa: E402
-from optimlab.data.batches import EpochSampler, TensorBatchLoader  # noqa: E402
-from optimlab.data.transforms import NormalizeImages  # noqa: E402
 from optimlab.models import LeNet  # noqa: E402
 from optimlab.tasks import ClassificationTask  # noqa: E402
 
 READY_BATCHES = 8  # distinct in-memory batches the limit cycles through (as benchmark.py's)
-TRAIN_IMAGES = 55_000  # Fashion-MNIST's training split after the validation split
+IMAGES = 60_000  # Fashion-MNIST's training images
+VAL_SHARE = 12  # 1 in 12 held out for validation: Fashion-MNIST's 5,000 of 60,000
 LR = 0.01
 SGD = {"_target_": "torch.optim.SGD", "lr": LR}  # the task's optimizer config
-FASHION_MEAN, FASHION_STD = (0.286,), (0.353,)
+FASHION_MEAN, FASHION_STD = 0.286, 0.353
 
 Batch = tuple[Tensor, Tensor]
 
@@ -118,18 +122,19 @@ class Limit:
         return time.perf_counter() - started, len(y)
 
 
-def fresh_loader(batch_size: int, seed: int) -> TensorBatchLoader:
-    """optimlab's training loader over random uint8 images of Fashion-MNIST's size."""
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randint(
-        0, 256, (TRAIN_IMAGES, 1, 28, 28), dtype=torch.uint8, generator=generator
-    )
-    labels = torch.randint(0, 10, (TRAIN_IMAGES,), generator=generator)
-    sampler = EpochSampler(TRAIN_IMAGES, shuffle=True, seed=seed)
-    return TensorBatchLoader(
-        images, labels, batch_size=batch_size, sampler=sampler,
-        transform=NormalizeImages(FASHION_MEAN, FASHION_STD),
-    )  # fmt: skip
+def fashion_datamodule(images: int, batch_size: int, workdir: Path) -> L.LightningDataModule:
+    """optimlab's Fashion-MNIST datamodule, as train.py configures it, over ``images``
+    random uint8 images in the official files."""
+    data_dir = write_fake_fashion_mnist(workdir / "fashion_mnist", train=images)
+    overrides = [
+        "datamodule=fashion_mnist",
+        f"datamodule.data_dir={data_dir}",
+        "datamodule.system_dir=null",
+        "datamodule.download=false",
+        f"datamodule.batch_size={batch_size}",
+        f"datamodule.val_size={images // VAL_SHARE}",
+    ]
+    return instantiate_datamodule(compose_config(overrides, workdir / "run"))
 
 
 def lightning_ratio(
@@ -167,48 +172,48 @@ def plain_ratio(batches: Iterable[Batch], limit: Limit, warmup: int, steps: int)
     return (images / elapsed) / (partner_images / partner_elapsed)
 
 
-Rung = Callable[[Limit, int, int, int], float]  # (limit, warmup, steps, round) -> ratio
+Rung = Callable[[Limit, int, int], float]  # (limit, warmup, steps) -> ratio
 
 
-def rungs(ready: list[Batch], batch_size: int) -> dict[str, Rung]:
-    def fresh(round_: int) -> TensorBatchLoader:
-        return fresh_loader(batch_size, seed=round_)
-
+def rungs(ready: list[Batch], fresh: Callable[[], Iterable[Batch]]) -> dict[str, Rung]:
+    """Every rung; ``fresh()`` is a new epoch of the datamodule's training loader."""
     return {
-        "plain, fresh batches": lambda lim, w, s, r: plain_ratio(fresh(r), lim, w, s),
-        "lightning, ready": lambda lim, w, s, r: lightning_ratio(
+        "plain, fresh batches": lambda lim, w, s: plain_ratio(fresh(), lim, w, s),
+        "lightning, ready": lambda lim, w, s: lightning_ratio(
             Bare(lenet()), Cycle(ready, w + s), lim, w, s
         ),
-        "lightning, fresh": lambda lim, w, s, r: lightning_ratio(
-            Bare(lenet()), fresh(r), lim, w, s
-        ),
-        "task, ready": lambda lim, w, s, r: lightning_ratio(task(), Cycle(ready, w + s), lim, w, s),
-        "task, fresh": lambda lim, w, s, r: lightning_ratio(task(), fresh(r), lim, w, s),
+        "lightning, fresh": lambda lim, w, s: lightning_ratio(Bare(lenet()), fresh(), lim, w, s),
+        "task, ready": lambda lim, w, s: lightning_ratio(task(), Cycle(ready, w + s), lim, w, s),
+        "task, fresh": lambda lim, w, s: lightning_ratio(task(), fresh(), lim, w, s),
     }
 
 
-def micro(batch_size: int, repeats: int = 200) -> list[str]:
-    """The gather of a batch from 60,000 uint8 images and its normalization, both ways (ms)."""
-    images = torch.randint(0, 256, (60_000, 1, 28, 28), dtype=torch.uint8)
+def micro(batch_size: int, loader: Iterable[Batch], repeats: int = 200) -> list[str]:
+    """The gather of a batch from 60,000 uint8 images, its normalization (x / 255 - mean) /
+    std two ways, and whole fetches from the datamodule's training loader (ms)."""
+    images = torch.randint(0, 256, (IMAGES, 1, 28, 28), dtype=torch.uint8)
     index = torch.randperm(len(images))[:batch_size]
-    normalize = NormalizeImages(FASHION_MEAN, FASHION_STD)  # what the loader runs
-    scale, shift = normalize._scale, normalize._shift  # the same multiply-add, for addcmul
     batch = images.index_select(0, index)
+    scale = torch.full((1, 1, 1, 1), 1 / (255 * FASHION_STD))  # one multiply-add per pixel
+    shift = torch.full((1, 1, 1, 1), -FASHION_MEAN / FASHION_STD)
+    fetches = iter(loader)
+    fetch_count = min(repeats, len(loader) - 1)  # type: ignore[arg-type]
 
-    def ms(fn: Callable[[], object]) -> float:
+    def ms(fn: Callable[[], object], times: int = repeats) -> float:
         fn()
         started = time.perf_counter()
-        for _ in range(repeats):
+        for _ in range(times):
             fn()
-        return (time.perf_counter() - started) / repeats * 1e3
+        return (time.perf_counter() - started) / times * 1e3
 
     rows = [
-        ("gather images[index]", lambda: images[index]),
-        ("gather images.index_select(0, i)", lambda: images.index_select(0, index)),
-        ("normalize addcmul", lambda: torch.addcmul(shift, batch.float(), scale)),
-        ("normalize in-place mul_/add_", lambda: normalize(batch)),
+        ("gather images[index]", ms(lambda: images[index])),
+        ("gather images.index_select(0, i)", ms(lambda: images.index_select(0, index))),
+        ("normalize addcmul", ms(lambda: torch.addcmul(shift, batch.float(), scale))),
+        ("normalize in-place mul_/add_", ms(lambda: batch.float().mul_(scale).add_(shift))),
+        ("loader batch (gather + normalize)", ms(lambda: next(fetches), fetch_count)),
     ]
-    return [f"{name:34s}{ms(fn):.3f} ms" for name, fn in rows]
+    return [f"{name:34s}{value:.3f} ms" for name, value in rows]
 
 
 def main() -> None:
@@ -220,25 +225,34 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=5, help="rounds (the rung order rotates)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--images", type=int, default=IMAGES, help="random training images")
     args = parser.parse_args()
-    if (args.warmup + args.steps) * args.batch_size > TRAIN_IMAGES:
-        parser.error(f"--warmup + --steps batches must fit in one epoch of {TRAIN_IMAGES} images")
+    train_images = args.images - args.images // VAL_SHARE
+    if (args.warmup + args.steps) * args.batch_size > train_images:
+        parser.error(f"--warmup + --steps batches must fit in one epoch of {train_images} images")
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.manual_seed(0)
+    with tempfile.TemporaryDirectory(prefix="optimlab-floor-") as tmp:
+        datamodule = fashion_datamodule(args.images, args.batch_size, Path(tmp))
+        run_ladder(datamodule.train_dataloader, args)
+
+
+def run_ladder(fresh: Callable[[], Iterable[Batch]], args: argparse.Namespace) -> None:
+    """Time every rung in rotating order, then print the summary and the small costs."""
     # the limit's batches as benchmark.py makes them: cut and normalized by the real loader
-    ready = list(itertools.islice(fresh_loader(args.batch_size, seed=-1), READY_BATCHES))
+    ready = list(itertools.islice(fresh(), READY_BATCHES))
     limit = Limit(ready)
     for _ in range(args.warmup):
         limit.step()
-    ladder = rungs(ready, args.batch_size)
+    ladder = rungs(ready, fresh)
     names = list(ladder)
     ratios: dict[str, list[float]] = {name: [] for name in names}
     for round_ in range(args.repeats):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
-            ratio = ladder[name](limit, args.warmup, args.steps, round_)
+            ratio = ladder[name](limit, args.warmup, args.steps)
             ratios[name].append(ratio)
             print(f"round {round_ + 1}: {name:22s} x{ratio:.3f} of the limit alongside", flush=True)
     settings = f"threads={args.threads} batch_size={args.batch_size} steps={args.steps}"
@@ -249,11 +263,11 @@ def main() -> None:
         print(f"{name:22s} {statistics.median(values):.3f} of the limit {spread}")
     step_ms = statistics.median(limit.step()[0] for _ in range(args.steps)) * 1e3
     print(f"limit step {step_ms:.2f} ms (median of {args.steps}, ready batches)")
-    print("\n".join(micro(args.batch_size)))
+    print("\n".join(micro(args.batch_size, fresh())))
     rows = [
         *overheads.hook_attribute(),
-        *overheads.first_op_after_backward(lenet, fresh_loader(args.batch_size, 0), args.steps),
-        *overheads.grad_norm_in_place(lenet, fresh_loader(args.batch_size, 0), args.steps),
+        *overheads.first_op_after_backward(lenet, fresh(), args.steps),
+        *overheads.grad_norm_in_place(lenet, fresh(), args.steps),
         *overheads.tensorboard_writes(),
     ]
     print("\n".join(f"{name:48s}{us:9.1f} us" for name, us in rows))

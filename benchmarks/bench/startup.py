@@ -20,7 +20,9 @@ from typing import Any
 
 import lightning as L
 
-from optimlab.bench.timing import synchronize
+from bench.timing import synchronize
+
+BENCHMARKS = Path(__file__).resolve().parents[1]  # where the ``bench`` package is
 
 T0_ENV = "OPTIMLAB_BENCH_T0"  # wall-clock time just before the child process was started
 OUT_ENV = "OPTIMLAB_BENCH_PROBE_FILE"  # where the probe writes its JSON
@@ -77,7 +79,9 @@ IMPORTS = (
 def _child_env(threads: int, src: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = str(threads)  # train.py does not pin threads: same as here
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH")]))
+    # optimlab from the clone, and the probe's package for train.py's callbacks
+    paths = [str(src), str(BENCHMARKS), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, paths))
     return env
 
 
@@ -105,7 +109,7 @@ def measure_startup(root: Path, overrides: list[str], *, threads: int, runs: int
                 sys.executable,
                 str(root / "train.py"),
                 *overrides,
-                "+callbacks.bench_probe._target_=optimlab.bench.startup.FirstStepProbe",
+                "+callbacks.bench_probe._target_=bench.startup.FirstStepProbe",
                 f"hydra.run.dir={Path(tmp) / f'run{run}'}",
             ]
             result = subprocess.run(

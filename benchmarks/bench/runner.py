@@ -12,30 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import lightning as L
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 
-from optimlab.bench.fake_cifar import write_fake_cifar10
-from optimlab.bench.options import BenchOptions
-from optimlab.bench.paths import (
-    ClassicPath,
-    EvalPath,
-    LimitPath,
-    OptimlabPath,
-    Sample,
-    instantiate_datamodule,
-    same_data,
-)
-from optimlab.bench.startup import Startup, measure_startup
-from optimlab.runner.quiet import quiet_startup
-from optimlab.runner.resolvers import register_resolvers
+from bench.config import ROOT, compose_config, instantiate_datamodule, same_data, seed_like_train
+from bench.fake_data import write_fake_cifar10, write_fake_fashion_mnist
+from bench.options import BenchOptions
+from bench.paths import ClassicPath, EvalPath, LimitPath, OptimlabPath, Sample
+from bench.startup import Startup, measure_startup
 
-ROOT = Path(__file__).resolve().parents[3]  # the repository (src layout)
-CONF_DIR = ROOT / "conf"
 LIMIT, OPTIMLAB, CLASSIC = "limit (a)", "optimlab (b)", "classic (c)"
 # the same paths each in a stretch of their own, as (c) has to be timed (its worker
 # processes run in the background, so it cannot share the seconds with another path)
@@ -122,22 +106,6 @@ class BenchResult:
         return out
 
 
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The train config exactly as ``python train.py <overrides>`` would compose it."""
-    register_resolvers()
-    os.environ.setdefault("OPTIMLAB_ROOT", str(ROOT))
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    GlobalHydra.instance().clear()
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
 def _device(name: str) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -163,22 +131,35 @@ def base_overrides(options: BenchOptions, data_overrides: list[str]) -> list[str
 def _timed_overrides(options: BenchOptions) -> list[str]:
     return [
         f"++trainer.max_steps={options.warmup + options.steps}",
-        "+callbacks.bench_timer._target_=optimlab.bench.timing.StepTimer",
+        "+callbacks.bench_timer._target_=bench.timing.StepTimer",
         f"+callbacks.bench_timer.warmup={options.warmup}",
         f"+callbacks.bench_timer.steps={options.steps}",
     ]
 
 
 def _eval_overrides() -> list[str]:
-    return ["+callbacks.bench_eval._target_=optimlab.bench.timing.EvalTimer"]
+    return ["+callbacks.bench_eval._target_=bench.timing.EvalTimer"]
 
 
 def _quiet_lightning() -> None:
     """Keep the benchmark's output readable: Lightning's info lines say nothing here."""
-    quiet_startup()
     for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+
+
+def _fake_data_overrides(options: BenchOptions, work: Path) -> list[str]:
+    """--fake-images: random images in the data set's official files, written here."""
+    if options.datamodule == "cifar10":
+        fake = write_fake_cifar10(work / "fake_cifar10", train=options.fake_images)
+        extra = ["datamodule.checksum=false"]
+    elif options.datamodule == "fashion_mnist":
+        fake = write_fake_fashion_mnist(work / "fake_fashion_mnist", train=options.fake_images)
+        extra = ["datamodule.system_dir=null"]
+    else:
+        raise ValueError(f"--fake-images knows fashion_mnist and cifar10, not {options.datamodule}")
+    return [f"datamodule.data_dir={fake}", "datamodule.download=false", *extra]
 
 
 def _settings(options: BenchOptions, device: torch.device) -> dict[str, str]:
@@ -210,16 +191,10 @@ def run_benchmark(options: BenchOptions, log: bool = True) -> BenchResult:
         if options.data_dir:
             data_overrides.append(f"datamodule.data_dir={options.data_dir}")
         if options.fake_images:
-            fake = write_fake_cifar10(work / "fake_cifar10", train=options.fake_images)
-            data_overrides += [
-                f"datamodule.data_dir={fake}",
-                "datamodule.download=false",
-                "datamodule.checksum=false",
-            ]
+            data_overrides += _fake_data_overrides(options, work)
         common = base_overrides(options, data_overrides)
         cfg = compose_config([*common, *_timed_overrides(options)], work / "b")
-        if cfg.get("seed") is not None:
-            L.seed_everything(cfg.seed, workers=True, verbose=False)
+        seed_like_train(cfg)
         datamodule = instantiate_datamodule(cfg)
 
         lockstep = options.interleave == "step"
@@ -230,7 +205,9 @@ def run_benchmark(options: BenchOptions, log: bool = True) -> BenchResult:
         if lockstep and options.classic:
             paths[OPTIMLAB_ALONE] = OptimlabPath(cfg, datamodule, device, work / "b_alone")
         if options.classic:
-            paths[CLASSIC] = ClassicPath(cfg, datamodule, device, workers=options.workers)
+            paths[CLASSIC] = ClassicPath(
+                cfg, datamodule, device, recipe=options.datamodule, workers=options.workers
+            )
         if lockstep:
             paths[LIMIT_ALONE] = limit
         for name, extra in options.variants.items():
@@ -241,10 +218,10 @@ def run_benchmark(options: BenchOptions, log: bool = True) -> BenchResult:
             paths[f"variant {name}"] = OptimlabPath(
                 variant_cfg, variant_data, device, work / name, partner
             )
-        if options.eval_batch_sizes:
-            eval_cfg = compose_config([*common, *_eval_overrides()], work / "eval")
-            for size in options.eval_batch_sizes:
-                paths[f"eval bs={size}"] = EvalPath(eval_cfg, datamodule, device, size)
+        for size in options.eval_batch_sizes:
+            size_override = f"datamodule.eval_batch_size={size}"
+            eval_cfg = compose_config([*common, size_override, *_eval_overrides()], work / "eval")
+            paths[f"eval bs={size}"] = EvalPath(eval_cfg, device)
         compose_config([*common, *_timed_overrides(options)], work / "b")  # HydraConfig back
 
         results = {name: PathResult(name) for name in paths}

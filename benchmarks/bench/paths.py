@@ -20,17 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import lightning as L
 import torch
 import torch.nn.functional as F
-from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 
-from optimlab.bench.classic import classic_dataset, classic_loader
-from optimlab.bench.timing import EvalTimer, PeakMemory, StepTimer, synchronize
-from optimlab.data.in_memory import InMemoryImageDataModule
+from bench.classic import classic_dataset, classic_loader
+from bench.config import instantiate_datamodule
+from bench.timing import EvalTimer, PeakMemory, StepTimer, synchronize
 from optimlab.optim import build_optimizer
-from optimlab.runner.build import build_task, build_trainer, to_dict
+from optimlab.runner.train import build_task, build_trainer
+from optimlab.tasks import ClassificationTask
 
 LIMIT_BATCHES = 8  # distinct in-memory batches the limit cycles through
 
@@ -71,11 +72,14 @@ class _PlainLoop:
     """A bare network + optimizer built exactly as the real task builds them (with the same
     speed switches: channels_last, compile, precision)."""
 
-    def __init__(self, cfg: DictConfig, datamodule: InMemoryImageDataModule, device: torch.device):
+    def __init__(self, cfg: DictConfig, datamodule: L.LightningDataModule, device: torch.device):
         task = build_task(cfg, datamodule)
+        if not isinstance(task, ClassificationTask):
+            raise ValueError("the benchmark times classification models only")
         self.net: nn.Module = task.net.to(device).train()
-        self.channels_last = getattr(task, "channels_last", False)
-        self.optimizer = build_optimizer(to_dict(cfg.optimizer), self.net.parameters())
+        self.channels_last = task.channels_last
+        optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+        self.optimizer = build_optimizer(optimizer, self.net.parameters())  # type: ignore[arg-type]
         self.device = device
         self.autocast = _autocast(cfg.trainer.precision, device)
         self.scaler = (
@@ -119,9 +123,8 @@ class LimitPath:
 
     kind = "limit"
 
-    def __init__(self, cfg: DictConfig, datamodule: InMemoryImageDataModule, device: torch.device):
+    def __init__(self, cfg: DictConfig, datamodule: L.LightningDataModule, device: torch.device):
         self.loop = _PlainLoop(cfg, datamodule, device)
-        datamodule.setup("fit")
         loader = datamodule.train_dataloader()
         self.batches = [
             (self.loop.place(x), y.to(device)) for x, y in itertools.islice(loader, LIMIT_BATCHES)
@@ -150,14 +153,15 @@ class ClassicPath:
     def __init__(
         self,
         cfg: DictConfig,
-        datamodule: InMemoryImageDataModule,
+        datamodule: L.LightningDataModule,
         device: torch.device,
         *,
+        recipe: str,
         workers: int,
     ) -> None:
         self.loop = _PlainLoop(cfg, datamodule, device)
         self._workdir = tempfile.TemporaryDirectory(prefix="optimlab-classic-")
-        self.dataset = classic_dataset(datamodule, Path(self._workdir.name))
+        self.dataset = classic_dataset(recipe, cfg.datamodule, Path(self._workdir.name))
         self.batch_size = int(cfg.datamodule.batch_size)
         self.workers = workers
         self.device = device
@@ -182,14 +186,14 @@ class ClassicPath:
 
 
 class OptimlabPath:
-    """(b) Fresh task + trainer per round, built by optimlab.runner.build from the config."""
+    """(b) Fresh task + trainer per round, built by optimlab.runner.train from the config."""
 
     kind = "optimlab"
 
     def __init__(
         self,
         cfg: DictConfig,
-        datamodule: InMemoryImageDataModule,
+        datamodule: L.LightningDataModule,
         device: torch.device,
         output_dir: Path,
         partner: LimitPath | None = None,
@@ -218,21 +222,15 @@ class OptimlabPath:
 
 
 class EvalPath:
-    """One validation pass (every val batch) through the real trainer, at one batch size."""
+    """One validation pass (every val batch) through the real trainer, at the config's
+    ``datamodule.eval_batch_size``."""
 
     kind = "eval"
 
-    def __init__(
-        self,
-        cfg: DictConfig,
-        datamodule: InMemoryImageDataModule,
-        device: torch.device,
-        eval_batch_size: int,
-    ) -> None:
+    def __init__(self, cfg: DictConfig, device: torch.device) -> None:
         self.cfg = cfg
-        self.datamodule = datamodule
-        self.eval_batch_size = eval_batch_size
-        self.task = build_task(cfg, datamodule)
+        self.datamodule = instantiate_datamodule(cfg)
+        self.task = build_task(cfg, self.datamodule)
         self.memory = PeakMemory(device)
         self.run(0, 0)  # untimed: first-shape set-up costs
 
@@ -241,25 +239,5 @@ class EvalPath:
         self.memory.reset()
         trainer = build_trainer(self.cfg)
         timer = find_callback(trainer.callbacks, EvalTimer)
-        saved = self.datamodule.eval_batch_size
-        self.datamodule.eval_batch_size = self.eval_batch_size
-        try:
-            trainer.validate(self.task, datamodule=self.datamodule, verbose=False)
-        finally:
-            self.datamodule.eval_batch_size = saved
+        trainer.validate(self.task, datamodule=self.datamodule, verbose=False)
         return Sample(timer.images / timer.elapsed[-1], self.memory.peak_mib())
-
-
-def instantiate_datamodule(cfg: DictConfig) -> InMemoryImageDataModule:
-    datamodule = instantiate(cfg.datamodule)
-    if not isinstance(datamodule, InMemoryImageDataModule):
-        raise ValueError(f"the benchmark needs an image datamodule, got {type(datamodule)}")
-    if datamodule.spec.task != "classification":
-        raise ValueError("the benchmark times classification models only")
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    return datamodule
-
-
-def same_data(a: DictConfig, b: DictConfig) -> bool:
-    return to_dict(a.datamodule) == to_dict(b.datamodule)

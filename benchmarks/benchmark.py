@@ -1,9 +1,9 @@
 """Images per second of (a) the bare model step, (b) optimlab's real training path and
 (c) the classic torchvision + DataLoader-workers recipe, interleaved in one process.
 
-python scripts/benchmark.py                                   # LeNet / Fashion-MNIST, batch 256
-python scripts/benchmark.py --model cnn --datamodule cifar10 --fake-images 50000
-python scripts/benchmark.py --variant log1 trainer.log_every_n_steps=1 -- trainer.precision=32-true
+python benchmarks/benchmark.py                       # LeNet / Fashion-MNIST, batch 256
+python benchmarks/benchmark.py --model cnn --datamodule cifar10 --fake-images 50000
+python benchmarks/benchmark.py --variant log1 trainer.log_every_n_steps=1 -- seed=1
 
 Positional arguments are Hydra overrides applied to every optimlab run (as on train.py's
 command line). The last line is `ratio_vs_limit=<b/a> ratio_vs_classic=<b/c>`.
@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OPTIMLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))  # works from a plain clone, installed or not
 
-from optimlab.bench import BenchOptions, run_benchmark  # noqa: E402
-from optimlab.bench.options import default_workers  # noqa: E402
+from bench import BenchOptions, run_benchmark  # noqa: E402
+from bench.options import default_workers  # noqa: E402
 
 
 def _sizes(text: str) -> list[int]:
@@ -62,7 +62,7 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
         "--fake-images",
         type=int,
         default=0,
-        help="cifar10: write this many random training images in the official format",
+        help="write this many random training images in the data set's official format",
     )
     p.add_argument("--no-classic", action="store_true", help="skip the classic recipe (c)")
     p.add_argument(

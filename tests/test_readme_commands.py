@@ -19,6 +19,7 @@ job files), twice over:
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -365,11 +366,14 @@ def check_tensorboard(command: Command, ctx: Ctx) -> None:
 def _make(target: str, *variables: str) -> list[str]:
     """The recipe `make <target>` runs (make -n prints it without running it)."""
     assert shutil.which("make"), "make is not installed"
+    # not the variables of a `make test ARGS=...` this test may be running under
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "ARGS")}
     result = subprocess.run(
         ["make", "-n", "-C", str(ROOT), target, *variables],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return [line for line in result.stdout.splitlines() if not line.startswith("make")]

@@ -242,7 +242,8 @@ def scheduler_cfg(name: str, **overrides: object) -> dict:
 def lr_curve(cfg: dict, steps: int = TOTAL, metrics: list[float] | None = None) -> list[float]:
     """The LR over TOTAL schedule steps of 4 per epoch (stepped as if interval=step)."""
     optimizer = _optimizer(LR0)
-    cfg = {**cfg, "interval": "step"}
+    if not cfg.get("monitor"):  # (a plateau acts per validation only)
+        cfg = {**cfg, "interval": "step"}
     config = build_lr_scheduler(optimizer, cfg, RunLength(optimizer_steps=TOTAL, steps_per_epoch=4))
     lrs = []
     for t in range(steps):

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("OPTIMLAB_ROOT", str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from optimlab.config import to_plain  # noqa: E402
 from optimlab.optim.simulate import simulate_lr  # noqa: E402
 from optimlab.runner.cli import run_or_exit  # noqa: E402
 from optimlab.runner.resolvers import register_resolvers  # noqa: E402
@@ -25,17 +26,17 @@ SCHEDULER_DIR = ROOT / "conf" / "scheduler"
 
 
 def plot(cfg: DictConfig) -> dict[str, list[float]]:
-    optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    optimizer = to_plain(cfg.optimizer)
     if cfg.all:
         schedules = {
-            path.stem: OmegaConf.to_container(OmegaConf.load(path)) or {}
+            path.stem: to_plain(OmegaConf.load(path))
             for path in sorted(SCHEDULER_DIR.glob("*.yaml"))
             if path.stem != "none"  # the same line as constant
         }
         title = f"every schedule, lr {optimizer['lr']}"
     else:
         chosen = hydra.core.hydra_config.HydraConfig.get().runtime.choices["scheduler"]
-        schedules = {chosen: OmegaConf.to_container(cfg.scheduler, resolve=True) or {}}
+        schedules = {chosen: to_plain(cfg.scheduler)}
         title = f"scheduler={chosen}, lr {optimizer['lr']}"
     curves = {
         name: simulate_lr(

@@ -62,8 +62,9 @@ import torch
 from hydra.utils import get_class
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from optimlab.config import to_plain
 from optimlab.errors import ConfigError
 from optimlab.optim import build_optimizer
 
@@ -103,13 +104,6 @@ def get_objective(function: str | Objective) -> Objective:
     return OBJECTIVES[function]
 
 
-def _plain(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """A plain dict of an optimizer config (DictConfig or dict), interpolations resolved."""
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    return dict(cfg)
-
-
 def run_trajectory(
     optimizer_cfg: Mapping[str, Any],
     function: str | Objective = "elliptic",
@@ -133,7 +127,7 @@ def run_trajectory(
     if noise_std < 0:
         raise ConfigError(f"noise_std must be >= 0, got {noise_std}")
     x = torch.nn.Parameter(torch.tensor([float(v) for v in start], dtype=dtype))
-    optimizer = build_optimizer(_plain(optimizer_cfg), [x])
+    optimizer = build_optimizer(to_plain(optimizer_cfg), [x])
     generator = torch.Generator()
     if seed is None:
         generator.seed()
@@ -178,7 +172,7 @@ def describe_optimizer(optimizer_cfg: Mapping[str, Any]) -> str:
     Listing every key of the config would bury the ones the run is about; ``lr`` is always
     shown.
     """
-    cfg = _plain(optimizer_cfg)
+    cfg = to_plain(optimizer_cfg)
     target = str(cfg.get("_target_", "?"))
     try:
         defaults = {

@@ -10,6 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import CONF_DIR
+from helpers.formulas import sgdr_lr
 from optimlab.errors import ConfigError
 from optimlab.metrics import metric_mode
 from optimlab.optim import (
@@ -211,14 +212,6 @@ LR0 = 0.3
 TOTAL = 40  # schedule steps in the run
 
 
-def sgdr(t: int, t0: int = 5, mult: int = 2, eta_min: float = 0.0) -> float:
-    period, t_cur = t0, t
-    while t_cur >= period:
-        t_cur -= period
-        period *= mult
-    return eta_min + (LR0 - eta_min) * (1 + math.cos(math.pi * t_cur / period)) / 2
-
-
 # closed form of each file's defaults: lr(t, run length T)
 CLOSED_FORMS = {
     "constant": lambda t, T: LR0,
@@ -229,7 +222,7 @@ CLOSED_FORMS = {
     "factor": lambda t, T: max(0.01, LR0 * 0.9**t),
     "polynomial": lambda t, T: LR0 * max(0.0, 1 - t / T),
     "cosine": lambda t, T: warmup_cosine_lr(t, base_lr=LR0, max_steps=T),
-    "cosine_restarts": lambda t, T: sgdr(t),
+    "cosine_restarts": lambda t, T: sgdr_lr(t, LR0),
 }
 SCHEDULE_FILES = sorted(p.stem for p in (CONF_DIR / "scheduler").glob("*.yaml"))
 

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from helpers import CONF_DIR
+from helpers.formulas import sgdr_lr
 from helpers.runs import train
 from helpers.tb import read_scalars
 from optimlab.errors import ConfigError
@@ -78,13 +79,6 @@ def one_cycle_lr(t: int, total: int, max_lr: float, *, momentum: bool = False) -
     return stop + (start - stop) * (1 + math.cos(math.pi * pct)) / 2
 
 
-def sgdr(t: int, t0: int = 5, mult: int = 2) -> float:
-    period = t0
-    while t >= period:
-        t, period = t - period, period * mult
-    return LR0 * (1 + math.cos(math.pi * t / period)) / 2
-
-
 # lr(t, T) of each file as README.md's table writes it (its defaults, or FIT's), t and T
 # counted in the file's unit after the warm-up
 README_FORMULAS = {
@@ -99,7 +93,7 @@ README_FORMULAS = {
     "cosine": lambda t, T: LR0 * (1 + math.cos(math.pi * t / T)) / 2,
     "cosine_warmup": lambda t, T: LR0 * (1 + math.cos(math.pi * t / T)) / 2,
     "one_cycle": lambda t, T: one_cycle_lr(t, T, LR0),
-    "cosine_restarts": lambda t, T: sgdr(t),
+    "cosine_restarts": lambda t, T: sgdr_lr(t, LR0),
     "plateau": lambda t, T: LR0 * 0.5 ** max(0, t - 1),  # the metric never improves enough
 }
 FIT = {  # what fits a 4-epoch run, or makes the schedule move in it

@@ -8,6 +8,7 @@
 - cli: train.py and the scripts as their command lines run them, in a fork of the test
   process (no second import of torch and Lightning)
 - tb: read the scalars of a TensorBoard event file
+- formulas: learning-rate formulas the schedule tests compare against
 """
 
 from helpers.config import (

@@ -184,3 +184,17 @@ def test_training_epochs_differ_repeat_and_survive_a_resume(tmp_path: Path) -> N
     _fit(data, tmp_path / "c", epochs=1)
     resumed = _fit(data, tmp_path / "c", epochs=3, ckpt=str(tmp_path / "c" / "epoch=0.ckpt"))
     assert resumed.seen == [s for s in whole if s[0] > 0]
+
+
+def test_evaluation_shards_hold_each_example_once_across_ranks() -> None:
+    """Training pads the shards to one length; evaluation (pad=False) repeats nothing."""
+    shards = [
+        EpochSampler(7, shuffle=False, seed=0, rank=rank, world_size=3, pad=False).indices()
+        for rank in range(3)
+    ]
+    assert sorted(torch.cat(shards).tolist()) == list(range(7))
+    padded = [
+        EpochSampler(7, shuffle=False, seed=0, rank=rank, world_size=3).indices()
+        for rank in range(3)
+    ]
+    assert {len(shard) for shard in padded} == {3}  # 9 slots for 7 examples: 2 repeated

@@ -94,3 +94,78 @@ def test_ddp_in_a_multirun_is_refused_unless_something_else_starts_the_ranks(
     assert (problem is not None) == refused
     if refused:
         assert "ddp_spawn" in problem and "hydra/launcher=slurm" in problem
+
+
+# ------------------------------------------------------------------ DDP reports the split's values
+
+DDP = ["trainer=ddp", "trainer.devices=2", "trainer.accelerator=cpu", "callbacks.progress_bar=null"]
+SHORT = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.num_sanity_val_steps=0"]
+CASES = {  # odd split sizes: a padded shard would count one example twice
+    "classification": ["datamodule.val_size=101", "datamodule.eval_batch_size=40"],
+    "regression": [  # 225 validation and 225 test rows; plateau watches val/loss
+        "datamodule=airfoil",
+        "model=mlp",
+        "datamodule.eval_batch_size=40",
+        "scheduler=plateau",
+    ],
+}
+
+
+def _single_process(run_dir: Path, checkpoint: str, stage: str) -> dict[str, float]:
+    """``stage`` (validate or test) of ``checkpoint`` in this one process, on the run's data."""
+    import lightning as L
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from optimlab.runner.evaluate import load_task
+
+    config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    task = load_task(run_dir / "checkpoints" / checkpoint)
+    trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False)
+    run = trainer.validate if stage == "validate" else trainer.test
+    (values,) = run(task, datamodule=instantiate(config.datamodule), verbose=False)
+    return {name: float(value) for name, value in values.items()}
+
+
+@pytest.mark.parametrize("kind", sorted(CASES))
+def test_two_ranks_log_what_one_process_measures_on_the_same_checkpoint(
+    kind: str, tmp_path: Path
+) -> None:
+    from helpers.fakedata import write_fashion_mnist
+
+    data = write_fashion_mnist(tmp_path / "data", train=601, test=201)
+    fashion = [f"datamodule.data_dir={data}", "datamodule.system_dir=null"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            *DDP,
+            *SHORT,
+            *(fashion if kind == "classification" else []),
+            *CASES[kind],
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "sync_dist" not in result.stderr  # no value needed Lightning's warning
+    run_dir = tmp_path / "run"
+    logged = json.loads((run_dir / "result.json").read_text())
+    tested = _single_process(run_dir, "best.ckpt", "test")
+    validated_last = _single_process(run_dir, "last.ckpt", "validate")
+    validated_best = _single_process(run_dir, "best.ckpt", "validate")
+
+    metrics = logged["metrics"]
+    for name, value in tested.items():  # test: best.ckpt
+        assert metrics[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    for name, value in validated_last.items():  # val/*: the last epoch's, last.ckpt
+        assert metrics[name] == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    # checkpoint selection and the sweep objective (and plateau's monitor, the same value)
+    metric = logged["optimized_metric"]
+    assert logged["best_value"] == pytest.approx(validated_best[metric], rel=1e-5)
+    if kind == "regression":
+        assert metrics["test/loss"] == pytest.approx(metrics["test/mse"], rel=1e-6)

@@ -46,6 +46,7 @@ class EpochSampler:
         seed: int,
         rank: int = 0,
         world_size: int = 1,
+        pad: bool = True,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is outside [0, {world_size})")
@@ -54,6 +55,9 @@ class EpochSampler:
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        # training pads the shards to one length (every rank takes as many optimizer steps);
+        # evaluation does not, so each example is counted exactly once across ranks
+        self.pad = pad
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -65,7 +69,9 @@ class EpochSampler:
 
     @property
     def shard_size(self) -> int:
-        return math.ceil(self.num_samples / self.world_size)
+        if self.pad:
+            return math.ceil(self.num_samples / self.world_size)
+        return len(range(self.rank, self.num_samples, self.world_size))
 
     def indices(self) -> Tensor:
         if self.shuffle:
@@ -73,6 +79,8 @@ class EpochSampler:
             order = torch.randperm(self.num_samples, generator=generator)
         else:
             order = torch.arange(self.num_samples)
+        if not self.pad:
+            return order[self.rank :: self.world_size]
         padded = self.shard_size * self.world_size
         if padded > self.num_samples:  # wrap around so every rank gets as many samples
             order = torch.cat([order, order[: padded - self.num_samples]])

@@ -129,7 +129,12 @@ class InMemoryDataModule(L.LightningDataModule):
         device, rank, world_size = self._placement()
         inputs, targets = self._tensors(split, device)
         sampler = EpochSampler(
-            len(inputs), shuffle=training, seed=self.seed, rank=rank, world_size=world_size
+            len(inputs),
+            shuffle=training,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+            pad=training,  # no repeated examples in validation and test
         )
         return TensorBatchLoader(
             inputs,

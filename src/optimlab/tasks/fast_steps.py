@@ -121,6 +121,7 @@ class FastSteps(L.LightningModule):
         sums = self.trainer.strategy.reduce(sums, reduce_op="sum")  # every rank's batches
         for name, total in zip(names, sums[:-1], strict=True):
             mean = total / sums[-1]
-            self.log(f"train/{name}_epoch", mean, prog_bar=name == "loss")
-            self.log(f"train/{name}", mean, logger=False)
+            # summed over the ranks above; sync_dist only averages the equal copies
+            self.log(f"train/{name}_epoch", mean, prog_bar=name == "loss", sync_dist=True)
+            self.log(f"train/{name}", mean, logger=False, sync_dist=True)
         self._epoch_values, self._epoch_sizes = {}, []

@@ -62,10 +62,8 @@ class RegressionTask(OptimTask):
         prediction = self(x)
         loss = self.loss_scale * F.mse_loss(prediction, y)
         metrics.update(prediction.detach().reshape(-1), y.reshape(-1))
-        if stage == "train":  # train/loss_step every step, train/loss_epoch (OptimTask)
+        if stage == "train":  # train/loss_step every step, train/loss_epoch (FastSteps)
             self.record_train_step(len(y), loss=loss)
-        else:
-            self.log(f"{stage}/loss", loss, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
@@ -82,12 +80,19 @@ class RegressionTask(OptimTask):
         return target_std_of(datamodule)
 
     def _log_epoch(self, metrics: MetricCollection, stage: str) -> None:
+        """The split's values: torchmetrics sums over every rank's examples once per epoch,
+        so under DDP they are the whole split's (sync_dist then only averages equal copies)."""
         values = metrics.compute()
+        if stage != "train":  # the loss over the whole split (training's is FastSteps')
+            values[f"{stage}/loss"] = self.loss_scale * values[f"{stage}/mse"]
         scale = self._target_std()
         if scale is not None:
             for name in ("rmse", "mae"):
                 values[f"{stage}/{name}_raw"] = values[f"{stage}/{name}"] * scale
-        self.log_dict(values)
+        loss = values.pop(f"{stage}/loss", None)
+        self.log_dict(values, sync_dist=True)
+        if loss is not None:
+            self.log(f"{stage}/loss", loss, prog_bar=True, sync_dist=True)
         metrics.reset()
 
     def on_train_epoch_end(self) -> None:

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import CONF_DIR
-from helpers.formulas import sgdr_lr
+from helpers.formulas import sgdr_lr, wsd_lr
 from optimlab.errors import ConfigError
 from optimlab.metrics import metric_mode
 from optimlab.optim import (
@@ -250,7 +250,7 @@ def lr_curve(cfg: dict, steps: int = TOTAL, metrics: list[float] | None = None) 
 
 
 def test_every_schedule_file_has_a_closed_form_test() -> None:
-    tested = set(CLOSED_FORMS) | {"none", "plateau", "one_cycle", "cosine_warmup"}
+    tested = set(CLOSED_FORMS) | {"none", "plateau", "one_cycle", "cosine_warmup", "wsd"}
     assert set(SCHEDULE_FILES) == tested
 
 
@@ -348,3 +348,42 @@ def test_warmup_state_round_trips_mid_schedule() -> None:
             opt.step()
             sch.step()
         assert twin_optimizer.param_groups[0]["lr"] == optimizer.param_groups[0]["lr"]
+
+
+def test_wsd_is_the_issues_example_step_for_step() -> None:
+    """100 steps, lr 1, warm-up 10, decay_fraction 0.2, final 0, linear: t/10 for t < 10,
+    1 until step 80, then 1 - (t - 80)/20."""
+    optimizer = _optimizer(1.0)
+    cfg = scheduler_cfg("wsd", warmup_steps=10, warmup_epochs=None)
+    schedule = build_lr_scheduler(optimizer, cfg, RunLength(100, 10))["scheduler"]
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    expected = [t / 10 if t < 10 else 1.0 if t < 80 else 1 - (t - 80) / 20 for t in range(100)]
+    assert lrs == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("shape", ["linear", "cosine", "sqrt"])
+def test_wsd_decays_in_each_shape_to_its_final_lr(shape: str) -> None:
+    cfg = scheduler_cfg("wsd", warmup_steps=5, warmup_epochs=None, decay_shape=shape, final_lr=0.01)
+    expected = [
+        wsd_lr(t, LR0, run_steps=TOTAL, warmup_steps=5, final_lr=0.01, shape=shape)
+        for t in range(TOTAL)
+    ]
+    assert lr_curve(cfg) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("keys", "refused"),
+    [
+        ({"decay_fraction": 0}, "decay_fraction must be in"),
+        ({"decay_fraction": 1.5}, "decay_fraction must be in"),
+        ({"decay_shape": "cubic"}, "decay_shape must be one of"),
+        ({"decay_fraction": 0.9, "warmup_steps": 10}, "do not fit in the run"),
+    ],
+)
+def test_wsd_refuses_what_cannot_be_a_wsd_schedule(keys: dict, refused: str) -> None:
+    with pytest.raises(ConfigError, match=refused):
+        build_lr_scheduler(_optimizer(), scheduler_cfg("wsd", **keys), RunLength(20, 4))

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers import CONF_DIR
-from helpers.formulas import sgdr_lr
+from helpers.formulas import sgdr_lr, wsd_lr
 from helpers.runs import train
 from helpers.tb import read_scalars
 from optimlab.errors import ConfigError
@@ -94,6 +94,9 @@ README_FORMULAS = {
     "cosine_warmup": lambda t, T: LR0 * (1 + math.cos(math.pi * t / T)) / 2,
     "one_cycle": lambda t, T: one_cycle_lr(t, T, LR0),
     "cosine_restarts": lambda t, T: sgdr_lr(t, LR0),
+    # counted from the warm-up's end (one epoch, BATCHES steps); the decay takes the last
+    # 20% of the whole run
+    "wsd": lambda t, T: wsd_lr(t + BATCHES, LR0, run_steps=T + BATCHES, warmup_steps=BATCHES),
     "plateau": lambda t, T: LR0 * 0.5 ** max(0, t - 1),  # the metric never improves enough
 }
 FIT = {  # what fits a 4-epoch run, or makes the schedule move in it

@@ -26,7 +26,7 @@ from hydra.utils import get_object, instantiate
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from optimlab.errors import ConfigError
-from optimlab.optim.schedules import LinearWarmup
+from optimlab.optim.schedules import DECAY_SHAPES, LinearWarmup
 
 LIGHTNING_KEYS = ("interval", "frequency", "monitor", "strict", "name")
 WARMUP_KEYS = ("warmup_steps", "warmup_epochs", "warmup_start_lr")
@@ -169,6 +169,16 @@ def _check_values(cfg: Mapping[str, Any]) -> None:
         value = _number(cfg, key)
         if value is not None and value < 0:
             raise ConfigError(f"scheduler.{key} must be >= 0, got {cfg[key]}")
+    fraction = _number(cfg, "decay_fraction")
+    if fraction is not None and not 0 < fraction <= 1:
+        raise ConfigError(
+            f"scheduler.decay_fraction must be in (0, 1], got {cfg['decay_fraction']}"
+        )
+    shape = cfg.get("decay_shape")
+    if shape is not None and shape not in DECAY_SHAPES:
+        raise ConfigError(
+            f"scheduler.decay_shape must be one of {list(DECAY_SHAPES)}, got {shape!r}"
+        )
     milestones = cfg.get("milestones")
     if milestones is not None:
         values = list(milestones)
@@ -226,6 +236,14 @@ def plan_schedule(cfg: Mapping[str, Any], length: RunLength | None) -> ScheduleP
             f"scheduler.{given}={warmup[given]} ({warmup_steps} {where}) is longer than {whose} "
             f"({horizon} {where}); shorten the warm-up or train longer"
         )
+    fraction = rest.get("decay_fraction")
+    if isinstance(fraction, int | float) and horizon is not None:
+        decay = round(fraction * horizon)
+        if decay > horizon - warmup_steps:
+            raise ConfigError(
+                f"scheduler.decay_fraction={fraction} ({decay} {where}) and the warm-up "
+                f"({warmup_steps}) do not fit in the run ({horizon} {where}); lower one of them"
+            )
     milestones = rest.get("milestones")
     if interval == "epoch" and length and length.planned_epochs:
         total = length.planned_epochs  # a max_steps cut does not make a recipe's milestones wrong
@@ -239,6 +257,7 @@ def plan_schedule(cfg: Mapping[str, Any], length: RunLength | None) -> ScheduleP
     factory_args: dict[str, Any] = {}
     if horizon is not None:
         factory_args["total_steps"] = max(1, horizon - warmup_steps)  # what the warm-up leaves
+        factory_args["run_steps"] = horizon  # the whole schedule, warm-up included
     if per_epoch is not None:
         factory_args["steps_per_epoch"] = per_epoch
     if lightning.get("monitor") is not None:

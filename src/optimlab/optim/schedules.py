@@ -112,6 +112,52 @@ class CosineLR(ClosedFormLR):
         return self.final_lr + (base_lr - self.final_lr) * cosine
 
 
+DECAY_SHAPES = ("linear", "cosine", "sqrt")
+
+
+def decay_factor(progress: float, shape: str) -> float:
+    """How much of the way from lr0 to final_lr is left at ``progress`` in [0, 1] of a decay."""
+    if shape == "linear":
+        return 1 - progress
+    if shape == "cosine":
+        return (1 + math.cos(math.pi * progress)) / 2
+    return 1 - math.sqrt(progress)  # sqrt: the cooldown Hagele et al. (2024) found best
+
+
+class WarmupStableDecayLR(ClosedFormLR):
+    """WSD after its warm-up: lr0 held, then a decay to ``final_lr`` over the last
+    ``decay_fraction`` of the whole run (``run_steps``, warm-up included).
+
+    The builder puts the warm-up in front and passes ``total_steps`` (what the warm-up leaves)
+    and ``run_steps``; so with 100 steps, warm-up 10 and decay_fraction 0.2 the decay starts
+    at step 80 of the run.
+    """
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        *,
+        total_steps: int,
+        run_steps: int,
+        decay_fraction: float = 0.2,
+        final_lr: float = 0.0,
+        decay_shape: str = "linear",
+        last_epoch: int = -1,
+    ) -> None:
+        self.total_steps = total_steps
+        self.decay_steps = min(total_steps, max(1, round(decay_fraction * run_steps)))
+        self.final_lr = final_lr
+        self.decay_shape = decay_shape
+        super().__init__(optimizer, last_epoch)
+
+    def lr_at(self, step: int, base_lr: float) -> float:
+        decay_start = self.total_steps - self.decay_steps
+        if step < decay_start:
+            return base_lr
+        progress = min(1.0, (step - decay_start) / self.decay_steps)
+        return self.final_lr + (base_lr - self.final_lr) * decay_factor(progress, self.decay_shape)
+
+
 def warmup_cosine_lr(
     step: int,
     *,

@@ -56,7 +56,8 @@ class LearningRateLogger(StepScalarWriter):
         for opt_index, optimizer in enumerate(trainer.optimizers):
             prefix = "train" if opt_index == 0 else f"train/opt{opt_index}"
             for group_index, group in enumerate(optimizer.param_groups):
-                suffix = "" if group_index == 0 else f"/pg{group_index}"
+                name = group.get("name", f"pg{group_index}")
+                suffix = "" if group_index == 0 else f"/{name}"
                 metrics[f"{prefix}/lr{suffix}"] = float(group["lr"])
                 momentum = momentum_of(group) if self.log_momentum else None
                 if momentum is not None:

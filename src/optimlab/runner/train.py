@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 
 from optimlab.config import to_plain
 from optimlab.errors import DivergedError
+from optimlab.optim.build import describe_groups, param_groups
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.runner.quiet import quiet_startup
 from optimlab.runner.result_file import DIVERGED, FINISHED, read_result, write_result
@@ -54,7 +55,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:
         logger.log_hyperparams(run_hparams(cfg))
-    _say(describe_run(cfg, device=trainer.strategy.root_device.type))
+    _say(describe_run(cfg, device=trainer.strategy.root_device.type, task=task))
 
     try:
         trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -169,7 +170,7 @@ def _choice(cfg: DictConfig, group: str) -> str:
     return str(target).rsplit(".", 1)[-1] if target else "none"
 
 
-def describe_run(cfg: DictConfig, device: str = "cpu") -> str:
+def describe_run(cfg: DictConfig, device: str = "cpu", task: OptimTask | None = None) -> str:
     """The one line that says what runs and where its outputs go."""
     epochs = cfg.trainer.get("max_epochs")
     length = f"{epochs} epoch{'' if epochs == 1 else 's'}"
@@ -180,7 +181,14 @@ def describe_run(cfg: DictConfig, device: str = "cpu") -> str:
         f"optimlab: model={_choice(cfg, 'model')} datamodule={_choice(cfg, 'datamodule')} "
         f"optimizer={_choice(cfg, 'optimizer')}" + (f" (lr {lr})" if lr is not None else "") + " "
         f"scheduler={_choice(cfg, 'scheduler')}, {length} on {device} -> {cfg.paths.output_dir}"
-    )
+    ) + (f"; groups {_groups(cfg, task)}" if task is not None else "")
+
+
+def _groups(cfg: DictConfig, task: OptimTask) -> str:
+    optimizer = to_plain(cfg.optimizer)
+    lr = optimizer.get("lr")
+    rules, decay = optimizer.get("param_groups") or {}, optimizer.get("weight_decay")
+    return describe_groups(param_groups(task, rules, lr, decay), lr)
 
 
 def closing_summary(cfg: DictConfig, metrics: dict[str, float], best: str | None) -> str:

@@ -51,7 +51,7 @@ class OptimTask(FastSteps, L.LightningModule):
         self.channels_last = True
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.hparams["optimizer"], self.parameters())
+        optimizer = build_optimizer(self.hparams["optimizer"], self)
         scheduler = build_lr_scheduler(
             optimizer, self.hparams.get("scheduler"), trainer=self.trainer
         )

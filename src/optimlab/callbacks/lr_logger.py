@@ -25,6 +25,12 @@ def momentum_of(group: dict[str, Any]) -> float | None:
     return None
 
 
+
+def effective_lr(group: dict[str, Any]) -> float:
+    """The step size a group takes: lr, or d * lr for learning-rate-free methods (Prodigy,
+    D-Adaptation), whose lr is a fixed multiplier of their estimate d."""
+    return float(group["lr"]) * float(group.get("d", 1.0))
+
 class LearningRateLogger(StepScalarWriter):
     """Record LR (and momentum/beta1) before each optimizer step; write them in bulk.
 
@@ -58,7 +64,7 @@ class LearningRateLogger(StepScalarWriter):
             for group_index, group in enumerate(optimizer.param_groups):
                 name = group.get("name", f"pg{group_index}")
                 suffix = "" if group_index == 0 else f"/{name}"
-                metrics[f"{prefix}/lr{suffix}"] = float(group["lr"])
+                metrics[f"{prefix}/lr{suffix}"] = effective_lr(group)
                 momentum = momentum_of(group) if self.log_momentum else None
                 if momentum is not None:
                     metrics[f"{prefix}/momentum{suffix}"] = momentum

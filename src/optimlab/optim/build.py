@@ -54,17 +54,24 @@ def check_optimizer(cfg: Mapping[str, Any]) -> None:
         )
     betas = cfg.get("betas")
     if betas is not None and not (
-        len(betas) == 2 and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
+        len(betas) in (2, 3) and all(isinstance(b, int | float) and 0 <= b < 1 for b in betas)
     ):
-        raise ConfigError(f"optimizer.betas must be two numbers in [0, 1), got {list(betas)}")
+        raise ConfigError(
+            f"optimizer.betas must be two (or, for AdEMAMix and Yogi-like rules, three) numbers "
+            f"in [0, 1), got {list(betas)}"
+        )
     for key in ("weight_decay", "eps", "dampening", "lr_decay"):
         value = _number(cfg, key)
         if value is not None and value < 0:
             raise ConfigError(f"optimizer.{key} must be >= 0, got {cfg[key]}")
-    for key in ("alpha", "rho"):
+    # rho, and RMSprop's alpha, are decay rates; AdEMAMix's alpha (it has betas) is a weight
+    for key in ("rho",) if "betas" in cfg else ("alpha", "rho"):
         value = _number(cfg, key)
         if value is not None and not 0 <= value <= 1:
             raise ConfigError(f"optimizer.{key} must be in [0, 1], got {cfg[key]}")
+    alpha = _number(cfg, "alpha")
+    if alpha is not None and alpha < 0:
+        raise ConfigError(f"optimizer.alpha must be >= 0, got {cfg['alpha']}")
     if cfg.get("nesterov") and not (momentum or 0) > 0:
         raise ConfigError(
             "optimizer.nesterov=true needs optimizer.momentum > 0 (try optimizer=nesterov)"

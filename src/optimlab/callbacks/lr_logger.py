@@ -25,11 +25,11 @@ def momentum_of(group: dict[str, Any]) -> float | None:
     return None
 
 
-
 def effective_lr(group: dict[str, Any]) -> float:
     """The step size a group takes: lr, or d * lr for learning-rate-free methods (Prodigy,
     D-Adaptation), whose lr is a fixed multiplier of their estimate d."""
     return float(group["lr"]) * float(group.get("d", 1.0))
+
 
 class LearningRateLogger(StepScalarWriter):
     """Record LR (and momentum/beta1) before each optimizer step; write them in bulk.

@@ -15,34 +15,38 @@ from optimlab.runner.hydra_callbacks import ddp_helper_process
 from optimlab.runner.preflight import _ddp_in_multirun
 
 
-def test_two_cpu_ranks_train_on_their_own_shards_and_write_one_run(
-    tiny_fashion_dir: Path, tmp_path: Path
-) -> None:
-    probe = tmp_path / "probe"
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            "trainer=ddp",
-            "trainer.devices=2",
-            "trainer.accelerator=cpu",
-            f"datamodule.data_dir={tiny_fashion_dir}",
-            "datamodule.system_dir=null",
-            "datamodule.download=false",
-            "datamodule.val_size=100",
-            "datamodule.batch_size=50",
-            "debug=default",
-            "trainer.limit_train_batches=3",
-            f"paths.log_dir={tmp_path / 'logs'}",
-            "callbacks.progress_bar=null",
-            "+callbacks.probe._target_=helpers.probes.ShardProbe",
-            f"+callbacks.probe.out_dir={probe}",
-        ],
+def _train_py(*overrides: str) -> subprocess.CompletedProcess[str]:
+    """``python train.py *overrides`` in a fresh interpreter: Lightning starts rank 1 by
+    running the same command line again, which a fork of the test worker cannot do."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), *overrides],
         capture_output=True,
         text=True,
         cwd=ROOT,
         timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    )
+
+
+def test_two_cpu_ranks_train_on_their_own_shards_and_write_one_run(
+    tiny_fashion_dir: Path, tmp_path: Path
+) -> None:
+    probe = tmp_path / "probe"
+    result = _train_py(
+        "trainer=ddp",
+        "trainer.devices=2",
+        "trainer.accelerator=cpu",
+        f"datamodule.data_dir={tiny_fashion_dir}",
+        "datamodule.system_dir=null",
+        "datamodule.download=false",
+        "datamodule.val_size=100",
+        "datamodule.batch_size=50",
+        "debug=default",
+        "trainer.limit_train_batches=3",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        "callbacks.progress_bar=null",
+        "+callbacks.probe._target_=helpers.probes.ShardProbe",
+        f"+callbacks.probe.out_dir={probe}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "distributed_backend=gloo" in result.stderr
@@ -135,21 +139,12 @@ def test_two_ranks_log_what_one_process_measures_on_the_same_checkpoint(
 
     data = write_fashion_mnist(tmp_path / "data", train=601, test=201)
     fashion = [f"datamodule.data_dir={data}", "datamodule.system_dir=null"]
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "train.py"),
-            *DDP,
-            *SHORT,
-            *(fashion if kind == "classification" else []),
-            *CASES[kind],
-            f"hydra.run.dir={tmp_path / 'run'}",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
+    result = _train_py(
+        *DDP,
+        *SHORT,
+        *(fashion if kind == "classification" else []),
+        *CASES[kind],
+        f"hydra.run.dir={tmp_path / 'run'}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "sync_dist" not in result.stderr  # no value needed Lightning's warning

@@ -87,6 +87,11 @@ class EpochSampler:
         return order[self.rank : padded : self.world_size]
 
 
+def count_batches(examples: int, batch_size: int, drop_last: bool) -> int:
+    """Batches in an epoch of ``examples`` (the last one short unless ``drop_last``)."""
+    return examples // batch_size if drop_last else math.ceil(examples / batch_size)
+
+
 class TensorBatchLoader:
     """An iterable of (inputs, targets) batches cut from in-memory tensors.
 
@@ -123,8 +128,7 @@ class TensorBatchLoader:
         self.drop_last = drop_last
 
     def __len__(self) -> int:
-        size = self.sampler.shard_size
-        return size // self.batch_size if self.drop_last else math.ceil(size / self.batch_size)
+        return count_batches(self.sampler.shard_size, self.batch_size, self.drop_last)
 
     def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
         order = self.sampler.indices().to(self.inputs.device)

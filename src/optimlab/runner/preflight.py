@@ -10,7 +10,6 @@ for what it logs, the datamodule for its size and its files. Every refusal is a 
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,6 +23,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from optimlab.config import to_plain
+from optimlab.data.batches import EpochSampler, count_batches
 from optimlab.errors import EXIT_BAD_INPUT, ConfigError, OptimlabError
 from optimlab.models import INIT_SCHEMES
 from optimlab.optim.build import check_optimizer, plan_schedule, run_length
@@ -161,8 +161,9 @@ def check_data(cfg: Mapping[str, Any], datamodule: Any) -> int | None:
             f"datamodule.batch_size={batch} is larger than the training split ({size} "
             "examples); lower it"
         )
-    shard = math.ceil(size / _world_size(trainer))
-    batches = shard // batch if data.get("drop_last") else math.ceil(shard / batch)
+    # what the training loader will serve each rank (optimlab.data.batches)
+    shard = EpochSampler(size, shuffle=True, seed=0, world_size=_world_size(trainer)).shard_size
+    batches = count_batches(shard, batch, bool(data.get("drop_last")))
     limit = trainer.get("limit_train_batches")
     if isinstance(limit, int) and not isinstance(limit, bool):
         batches = min(batches, limit)

@@ -37,8 +37,3 @@ def read_result(run_dir: Path) -> dict[str, Any] | None:
         return json.loads((run_dir / RESULT_FILE).read_text())
     except (OSError, ValueError):
         return None
-
-
-def is_finished(run_dir: Path) -> bool:
-    result = read_result(run_dir)
-    return bool(result) and result.get("status") == FINISHED  # type: ignore[union-attr]

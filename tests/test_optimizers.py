@@ -12,7 +12,9 @@ import torch
 from omegaconf import OmegaConf
 
 from helpers import CONF_DIR
+from optimlab.errors import ConfigError
 from optimlab.optim import RunLength, build_lr_scheduler, build_optimizer
+from optimlab.optim.schedule_free import is_schedule_free
 
 OPTIMIZERS = sorted(p.stem for p in (CONF_DIR / "optimizer").glob("*.yaml"))
 STEPS = 6
@@ -149,11 +151,18 @@ def loss_of(w: torch.Tensor) -> float:
     return float(((features @ w[:4] + w[4] - targets) ** 2).mean() / 2)
 
 
+def train_mode(optimizer: torch.optim.Optimizer) -> None:
+    """Schedule-free optimizers step only in train mode (a run's callback switches it)."""
+    if is_schedule_free(optimizer):
+        optimizer.train()
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_decreases_a_convex_loss_and_round_trips_its_state(name: str) -> None:
     cfg = optimizer_cfg(name)
     w = torch.nn.Parameter(start().float())
     optimizer = build_optimizer(cfg, [w])
+    train_mode(optimizer)
     losses = [loss_of(w.detach().double())]
     for _ in range(50):
         optimizer.zero_grad()
@@ -166,6 +175,7 @@ def test_decreases_a_convex_loss_and_round_trips_its_state(name: str) -> None:
     # a restored optimizer continues exactly like the original
     twin_w = torch.nn.Parameter(w.detach().clone())
     twin = build_optimizer(cfg, [twin_w])
+    train_mode(twin)
     twin.load_state_dict(copy.deepcopy(optimizer.state_dict()))  # as if saved to disk
     for opt, param in ((optimizer, w), (twin, twin_w)):
         opt.zero_grad()
@@ -180,7 +190,7 @@ README = CONF_DIR.parent / "README.md"
 SYMBOLS = {"lr": "lr", "ε": "eps", "γ": "alpha", "ρ": "rho", "λ": "weight_decay"}
 SYMBOLS |= {"η": "trust_coefficient"}  # LARS's trust coefficient
 LIBRARIES = {"torch": "torch.optim", "pytorch-optimizer": "pytorch_optimizer"}
-LIBRARIES |= {"optimlab": "optimlab"}
+LIBRARIES |= {"optimlab": "optimlab", "schedulefree": "schedulefree"}
 
 
 def readme_optimizer_rows() -> dict[str, tuple[str, str]]:
@@ -242,6 +252,10 @@ def test_one_cycle_cycles_momentum_or_beta1_exactly_where_the_optimizer_has_one(
         optimizer = build_optimizer(optimizer_cfg(name), [torch.nn.Parameter(start().float())])
         group = optimizer.param_groups[0]
         has_momentum = bool(group.get("momentum")) or "betas" in group
+        if is_schedule_free(optimizer):  # its average replaces a decay: refused
+            with pytest.raises(ConfigError, match="schedule-free"):
+                build_lr_scheduler(optimizer, schedule, RunLength(20, 5))
+            continue
         config = build_lr_scheduler(optimizer, schedule, RunLength(20, 5))
         seen = []
         for _ in range(20):

@@ -30,6 +30,14 @@ BAD_INPUTS = [
     (["optimizer=adam", "optimizer.betas=[0.9,1.2]"], ["betas", "[0, 1)"]),
     (["optimizer.weight_decay=-0.1"], ["weight_decay must be >= 0"]),
     (["optimizer=sgd", "optimizer.nesterov=true"], ["nesterov", "momentum > 0"]),
+    (
+        ["optimizer=schedule_free_adamw", "scheduler=cosine"],
+        ["schedule-free", "scheduler=constant"],
+    ),
+    (
+        ["optimizer=schedule_free_sgd", "callbacks.schedule_free.bn_batches=-1"],
+        ["bn_batches", ">= 0"],
+    ),
     (["scheduler=cosine_warmup", "scheduler.warmup_epochs=3"], ["longer than the whole run"]),
     (["scheduler=step", "scheduler.warmup_steps=5"], ["longer than the whole run"]),
     (["scheduler=multistep", "scheduler.milestones=[2,1]"], ["milestones must be increasing"]),
@@ -220,18 +228,21 @@ def test_nan_in_a_sweep_is_recorded_and_the_sweep_goes_on(
 
 
 @pytest.mark.parametrize(
-    "schedule",
+    "setup",
     [
         ["scheduler=cosine_warmup", "scheduler.warmup_steps=5"],  # per step, with warm-up
         ["scheduler=step", "scheduler.step_size=1", "scheduler.warmup_epochs=1"],  # per epoch
         ["scheduler=plateau", "scheduler.patience=0", "scheduler.factor=0.5"],  # on val/loss
+        # two weight sequences, swapped at every validation and checkpoint
+        ["optimizer=schedule_free_adamw", "scheduler=constant", "scheduler.warmup_steps=5"],
     ],
-    ids=["per-step", "per-epoch", "plateau"],
+    ids=["per-step", "per-epoch", "plateau", "schedule-free"],
 )
 def test_killed_mid_epoch_resumes_to_the_same_weights(
-    compose_train, tiny_fashion_dir: Path, tmp_path: Path, schedule: list[str]
+    compose_train, tiny_fashion_dir: Path, tmp_path: Path, setup: list[str]
 ) -> None:
-    common = ["optimizer=momentum", *schedule, "trainer.max_epochs=3", "test=false"]
+    optimizer = [] if any(o.startswith("optimizer=") for o in setup) else ["optimizer=momentum"]
+    common = [*optimizer, *setup, "trainer.max_epochs=3", "test=false"]
     straight = compose_train(*common, output_dir=tmp_path / "straight")
     train(straight)
 

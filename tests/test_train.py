@@ -34,10 +34,15 @@ def test_every_optimizer_trains_and_its_checkpoint_loads_safely(
     """A whole run with a schedule attached; testing then reloads best.ckpt with
     torch.load(weights_only=True), so the optimizer's and the schedule's state hold only
     plain types."""
+    # schedule-free optimizers refuse a decay: their schedule is a warm-up
+    schedule = (
+        ["scheduler=constant", "scheduler.warmup_steps=1"]
+        if optimizer.startswith("schedule_free")
+        else ["scheduler=multistep", "scheduler.milestones=[1]"]
+    )
     cfg = compose_train(
         f"optimizer={optimizer}",
-        "scheduler=multistep",
-        "scheduler.milestones=[1]",
+        *schedule,
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=2",
         "trainer.limit_val_batches=1",

@@ -8,7 +8,8 @@
 - cli: train.py and the scripts as their command lines run them, in a fork of the test
   process (no second import of torch and Lightning)
 - tb: read the scalars of a TensorBoard event file
-- formulas: learning-rate formulas the schedule tests compare against
+- formulas: learning-rate formulas the schedule tests compare against; the authors' Muon and
+  AdamW steps
 """
 
 from helpers.config import (

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+import torch
 
 
 class ShardProbe(L.Callback):
@@ -70,3 +71,35 @@ class Rendezvous(L.Callback):
         (self.out_dir / f"met.{os.getpid()}.{time.monotonic_ns()}.json").write_text(
             json.dumps(record)
         )
+
+
+class ScheduleFreeRecorder(L.Callback):
+    """For a schedule-free run: the weights each validation sees (validation.pt), and, at
+    optimizer step ``save_at``, a checkpoint saved in train mode (mid.ckpt) with y (the
+    weights then) and z (the optimizer's steps) beside it (mid_y_z.pt)."""
+
+    def __init__(self, out_dir: str, save_at: int) -> None:
+        self.out_dir = Path(out_dir)
+        self.save_at = save_at
+        self.at_validation: list[list] = []
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.sanity_checking:
+            self.at_validation.append([p.detach().clone() for p in pl_module.parameters()])
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            torch.save(self.at_validation, self.out_dir / "validation.pt")
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *_) -> None:
+        if trainer.global_step != self.save_at:
+            return
+        (optimizer,) = trainer.optimizers
+        params = list(pl_module.parameters())
+        record = {
+            "y": [p.detach().clone() for p in params],
+            "z": [optimizer.state[p]["z"].clone() for p in params],
+            "beta": optimizer.param_groups[0]["betas"][0],
+        }
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        trainer.save_checkpoint(self.out_dir / "mid.ckpt")
+        record["y_after"] = [p.detach().clone() for p in params]
+        torch.save(record, self.out_dir / "mid_y_z.pt")

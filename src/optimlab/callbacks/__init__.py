@@ -3,6 +3,7 @@
 from optimlab.callbacks.divergence import DivergedError, DivergenceGuard
 from optimlab.callbacks.lr_logger import LearningRateLogger
 from optimlab.callbacks.progress import ProgressBar
+from optimlab.callbacks.schedule_free import ScheduleFreeModes
 from optimlab.callbacks.step_scalars import StepScalars, StepScalarWriter, write_rows
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "DivergenceGuard",
     "LearningRateLogger",
     "ProgressBar",
+    "ScheduleFreeModes",
     "StepScalarWriter",
     "StepScalars",
     "write_rows",

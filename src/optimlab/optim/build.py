@@ -27,6 +27,7 @@ from torch import nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from optimlab.errors import ConfigError
+from optimlab.optim.schedule_free import check_schedule_free_schedule, optimizer_class
 from optimlab.optim.schedules import DECAY_SHAPES, LinearWarmup
 
 LIGHTNING_KEYS = ("interval", "frequency", "monitor", "strict", "name")
@@ -76,6 +77,9 @@ def check_optimizer(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             "optimizer.nesterov=true needs optimizer.momentum > 0 (try optimizer=nesterov)"
         )
+    own_check = getattr(optimizer_class(cfg), "check_config", None)
+    if callable(own_check):  # a factory's own keys (optimizer=muon: ns_steps, adamw.*)
+        own_check(cfg)
 
 
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
@@ -131,16 +135,25 @@ def param_groups(
     return result
 
 
-def describe_groups(groups: list[dict[str, Any]], base_lr: float | None = None) -> str:
-    """``weight: 4 tensors 61,470 values; bias+norm: 5 tensors 230 values, wd 0``"""
+def describe_groups(
+    groups: list[dict[str, Any]],
+    base_lr: float | None = None,
+    base_weight_decay: float | None = None,
+) -> str:
+    """``weight: 4 tensors 61,470 values; bias+norm: 5 tensors 230 values, wd 0``: each
+    group's lr and weight decay where they differ from the optimizer's own (``base_*``; the
+    first group's decay when not given)."""
+    if base_weight_decay is None and groups:
+        base_weight_decay = groups[0].get("weight_decay")
     parts = []
     for group in groups:
         count = sum(p.numel() for p in group["params"])
         text = f"{group.get('name', 'all')}: {len(group['params'])} tensors {count:,} values"
         if group.get("lr", base_lr) != base_lr:
             text += f", lr {group['lr']:g}"
-        if group.get("weight_decay") == 0.0:
-            text += ", wd 0"
+        decay = group.get("weight_decay", base_weight_decay)
+        if decay is not None and decay != (base_weight_decay or 0.0):
+            text += f", wd {decay:g}"
         parts.append(text)
     return "; ".join(parts)
 
@@ -149,16 +162,30 @@ def build_optimizer(
     cfg: Mapping[str, Any], params: nn.Module | Iterable[torch.nn.Parameter]
 ) -> torch.optim.Optimizer:
     """Instantiate ``cfg`` (a ``_partial_`` of an optimizer class) for a model's parameters,
-    grouped by ``cfg.param_groups``, or for a plain list of tensors (one group)."""
+    grouped by ``cfg.param_groups``, or for a plain list of tensors (one group).
+
+    A factory that declares ``model`` (optimizer=muon) splits the parameters itself: it is
+    called with ``model=`` (the module or the list) and ``param_group_rules=cfg.param_groups``.
+    """
     check_optimizer(cfg)
     settings = {k: v for k, v in cfg.items() if k != "param_groups"}
-    if isinstance(params, nn.Module):
-        rules = cfg.get("param_groups") or {}
-        params = param_groups(params, rules, settings.get("lr"), settings.get("weight_decay"))
+    rules = cfg.get("param_groups") or {}
     # _convert_=all: plain lists, not ListConfig, in param_groups, so checkpoints hold only
     # types torch.load(weights_only=True) accepts
     factory = instantiate({**settings, "_partial_": True, "_convert_": "all"})
+    if _builds_own_groups(optimizer_class(cfg)):
+        return factory(model=params, param_group_rules=rules)
+    if isinstance(params, nn.Module):
+        params = param_groups(params, rules, settings.get("lr"), settings.get("weight_decay"))
     return factory(params)
+
+
+def _builds_own_groups(target: Any) -> bool:
+    """Whether an optimizer's ``_target_`` takes the model (and makes its own groups)."""
+    try:
+        return "model" in inspect.signature(target).parameters
+    except (TypeError, ValueError):  # None (not importable), or no signature to read
+        return False
 
 
 # ---------------------------------------------------------------------------- run length
@@ -366,6 +393,7 @@ def build_lr_scheduler(
     """
     if not cfg:
         return None
+    check_schedule_free_schedule(optimizer, cfg)
     if length is None and trainer is not None:
         length = trainer_run_length(trainer)
     plan = plan_schedule(cfg, length)

@@ -27,6 +27,7 @@ from optimlab.data.batches import EpochSampler, count_batches
 from optimlab.errors import EXIT_BAD_INPUT, ConfigError, OptimlabError
 from optimlab.models import INIT_SCHEMES
 from optimlab.optim.build import check_optimizer, plan_schedule, run_length
+from optimlab.optim.schedule_free import check_schedule_free_schedule, optimizer_class
 from optimlab.runner.resume import is_resumed, original_choices, resume_config
 from optimlab.runner.value_checks import check_values
 from optimlab.tasks import TASKS
@@ -177,6 +178,7 @@ def check_schedule(cfg: Mapping[str, Any], batches_per_epoch: int | None) -> Non
     scheduler = cfg.get("scheduler")
     if not scheduler:
         return
+    check_schedule_free_schedule(optimizer_class(cfg.get("optimizer") or {}), scheduler)
     trainer = cfg.get("trainer") or {}
     length = None
     if batches_per_epoch:
@@ -189,6 +191,19 @@ def check_schedule(cfg: Mapping[str, Any], batches_per_epoch: int | None) -> Non
     plan_schedule(scheduler, length)
 
 
+def check_callbacks(callbacks: Mapping[str, Any]) -> None:
+    """optimlab's callbacks check their settings when built: build them now, before the
+    run directory exists."""
+    for spec in callbacks.values():
+        if isinstance(spec, Mapping) and str(spec.get("_target_")).startswith("optimlab."):
+            try:
+                instantiate(spec)
+            except InstantiationException as error:
+                if isinstance(error.__cause__, ConfigError):
+                    raise error.__cause__ from None
+                raise
+
+
 def check(cfg: Mapping[str, Any]) -> None:
     """Raise ConfigError (or DataError) for the first problem in a plain config."""
     check_values(cfg)  # first: the checks below may compare what they read
@@ -196,6 +211,7 @@ def check(cfg: Mapping[str, Any]) -> None:
     check_paths(cfg)
     if "optimizer" in cfg:
         check_optimizer(cfg["optimizer"])
+    check_callbacks(cfg.get("callbacks") or {})
     if not (cfg.get("datamodule") or {}).get("_target_"):
         return
     data_cls = _class("datamodule", cfg["datamodule"]["_target_"])

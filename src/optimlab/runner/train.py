@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 
 from optimlab.config import to_plain
 from optimlab.errors import DivergedError
-from optimlab.optim.build import describe_groups, param_groups
+from optimlab.optim.build import build_optimizer, describe_groups
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.runner.quiet import quiet_startup
 from optimlab.runner.result_file import DIVERGED, FINISHED, read_result, write_result
@@ -186,9 +186,8 @@ def describe_run(cfg: DictConfig, device: str = "cpu", task: OptimTask | None = 
 
 def _groups(cfg: DictConfig, task: OptimTask) -> str:
     optimizer = to_plain(cfg.optimizer)
-    lr = optimizer.get("lr")
-    rules, decay = optimizer.get("param_groups") or {}, optimizer.get("weight_decay")
-    return describe_groups(param_groups(task, rules, lr, decay), lr)
+    groups = build_optimizer(optimizer, task).param_groups
+    return describe_groups(groups, optimizer.get("lr"), optimizer.get("weight_decay"))
 
 
 def closing_summary(cfg: DictConfig, metrics: dict[str, float], best: str | None) -> str:

@@ -10,7 +10,9 @@ import torch
 from hydra.utils import instantiate
 from torch import Tensor, nn
 
+from optimlab.callbacks.schedule_free import ScheduleFreeModes
 from optimlab.optim import build_lr_scheduler, build_optimizer
+from optimlab.optim.schedule_free import is_schedule_free, optimizer_class
 from optimlab.tasks.fast_steps import FastSteps
 
 
@@ -58,6 +60,17 @@ class OptimTask(FastSteps, L.LightningModule):
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        callbacks = list(super().configure_callbacks())
+        # a schedule-free optimizer is evaluated on its averaged weights even without the
+        # default callbacks (callbacks=none)
+        schedule_free = is_schedule_free(optimizer_class(self.hparams["optimizer"]))
+        if schedule_free and not any(
+            isinstance(callback, ScheduleFreeModes) for callback in self.trainer.callbacks
+        ):
+            callbacks.append(ScheduleFreeModes())
+        return callbacks
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         # Lightning calls this after accumulation and before clipping: the raw norm, so

@@ -33,6 +33,7 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.utils import JobReturn, JobStatus
+from hydra.utils import instantiate
 
 from helpers import ROOT, fast_overrides, tiny_fashion_overrides
 from helpers.readme import (
@@ -53,6 +54,7 @@ from optimlab.runner.result_file import FINISHED, read_result
 
 README = ROOT / "README.md"
 TRAIN, EVAL = ROOT / "train.py", ROOT / "eval.py"
+LR_FIND = ROOT / "scripts" / "lr_find.py"
 CONF = ROOT / "conf"
 
 # README values that cannot fit the small run (1 epoch of 2 optimizer steps): the as-written
@@ -332,6 +334,28 @@ def check_hydra_script(command: Command, ctx: Ctx) -> None:
             assert number in out, f"the README says {number}; the run printed:\n{out}"
 
 
+def check_lr_find(command: Command, ctx: Ctx) -> None:
+    """scripts/lr_find.py: as written it composes and passes its own preflight (the range
+    test's keys, then train.py's checks); small: the tiny data, 2-batch epochs, 10 steps."""
+    made = ctx.made
+    multirun, written = split_flags(made.argv(command, as_written=True)[2:])
+    assert not multirun
+    with exits_cleanly():
+        check_group_choices(written, CONF)
+    with hydra_app(LR_FIND), exits_cleanly():
+        cfg = compose_command(LR_FIND, "lr_find", [*written, *made.sandbox(written)])
+        instantiate(cfg.hydra.callbacks.preflight).on_run_start(cfg)
+    overrides = split_flags(made.argv(command)[2:])[1]
+    ret = run_script_inprocess(
+        LR_FIND, "lr_find", [*overrides, *made.small_train(), "num_steps=10"]
+    )
+    assert ret.status == JobStatus.COMPLETED, ret.return_value
+    run_dir = output_dir(ret)
+    assert run_dir.is_relative_to(made.outputs / "lr_find")
+    assert {"lr_find.png", "lr_find.csv"} <= {p.name for p in run_dir.iterdir()}
+    assert ctx.stdout().splitlines()[-1].startswith("suggested_lr=")
+
+
 def check_compare_runs(command: Command, ctx: Ctx) -> None:
     """scripts/compare_runs.py <sweep>: its main, on the sweep made here."""
     words = ctx.made.argv(command)
@@ -477,6 +501,7 @@ RULES = [
     Rule(r"python eval\.py(\s|$)", check_eval, RUNS),
     Rule(r"python scripts/(plot_schedules|trajectories)\.py(\s|$)", check_hydra_script, RUNS),
     Rule(r"python scripts/compare_runs\.py(\s|$)", check_compare_runs, RUNS),
+    Rule(r"python scripts/lr_find\.py(\s|$)", check_lr_find, RUNS),
 ]
 
 
@@ -563,6 +588,7 @@ def test_the_parser_finds_blocks_fences_continuations_and_table_rows() -> None:
         ("python train.py scheduler=cosine_warmup scheduler.warmup_steps=999999", "warm"),
         ("python train.py -m optimizer=sgd,adam optimizer.lr=-1", "optimizer.lr"),
         ("python eval.py ckpt_path=<run>/checkpoints/nope.ckpt", "does not exist"),
+        ("python scripts/lr_find.py start_lr=1 end_lr=0.1", "must be below end_lr"),
         ("python train.py --cfg job", "flags ['--cfg'] are not handled"),
         ("python train.py resume=<no such thing>", "has no stand-in"),
         ("python frobnicate.py", "no rule"),

@@ -16,7 +16,7 @@ from typing import Any
 from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from optimlab.analysis.results import read_result
+from optimlab.analysis.results import read_result, saved_overrides
 from optimlab.analysis.table import RunRow, matching_test_metric
 from optimlab.metrics import metric_mode
 
@@ -86,13 +86,6 @@ def load_runs(root: Path) -> list[RunCurves]:
     return [load_run(run_dir, root) for run_dir in find_run_dirs(root)]
 
 
-def _overrides(run_dir: Path) -> list[str]:
-    path = run_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
-        return []
-    return [str(o) for o in OmegaConf.load(path)]
-
-
 def _optimized_metric(run: RunCurves, result: dict[str, Any]) -> str | None:
     """The run's optimized_metric: from result.json, else its config, else the usual one."""
     if result.get("optimized_metric"):
@@ -131,7 +124,7 @@ def row_from_events(run: RunCurves) -> RunRow:
         wall = max(run.wall_times) - min(run.wall_times)
     return RunRow(
         run=run.name,
-        overrides=_overrides(run.run_dir),
+        overrides=saved_overrides(run.run_dir),
         metric=metric,
         best_val=_best((v for _, v in run.series(metric)), metric_mode(metric)) if metric else None,
         test=test[-1][1] if test else None,
@@ -139,4 +132,6 @@ def row_from_events(run: RunCurves) -> RunRow:
         epochs=len(epoch_loss) if epoch_loss else None,
         wall_time_s=wall,
         status=str(status),
+        target=result.get("target"),
+        time_to_target=result.get("time_to_target"),
     )

@@ -14,8 +14,8 @@ def row_from_result(run_dir: Path, result: dict[str, Any] | None, metric: str | 
 
     result.json files written before the summary fields existed still give status and metrics.
     """
-    if result is None:
-        return RunRow(run=run_dir.name, metric=metric)
+    if result is None:  # running, or killed: what Hydra wrote before the start still says which
+        return RunRow(run=run_dir.name, overrides=saved_overrides(run_dir), metric=metric)
     metrics = result.get("metrics") or {}
     metric = result.get("optimized_metric") or metric
     best = result.get("best_value")
@@ -33,7 +33,19 @@ def row_from_result(run_dir: Path, result: dict[str, Any] | None, metric: str | 
         epochs=result.get("epochs"),
         wall_time_s=result.get("wall_time_s"),
         status=str(result.get("status", "unfinished")),
+        target=result.get("target"),
+        time_to_target=result.get("time_to_target"),
     )
+
+
+def saved_overrides(run_dir: Path) -> list[str]:
+    """The run's command-line overrides as Hydra saved them (.hydra/overrides.yaml)."""
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    from omegaconf import OmegaConf
+
+    return [str(o) for o in OmegaConf.load(path)]
 
 
 def sweep_job_dirs(sweep_dir: Path) -> list[Path]:

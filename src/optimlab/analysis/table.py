@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,6 +24,8 @@ COLUMNS = (
     "wall_time_s",
     "status",
 )
+# added when a run had a target: its value and when the run first reached it
+TARGET_COLUMNS = ("target", "time_to_target_step", "time_to_target_epoch", "time_to_target_wall_s")
 # Markdown / printed header: the same columns, written for people
 TITLES = (
     "run",
@@ -51,6 +53,8 @@ class RunRow:
     epochs: int | None = None  # completed epochs
     wall_time_s: float | None = None  # seconds from the run's start to its result
     status: str = "unfinished"  # finished | diverged | unfinished
+    target: float | None = None  # the run's target (a value of metric), when it had one
+    time_to_target: dict[str, float] | None = None  # {step, epoch, wall_s}; None: not reached
 
 
 def matching_test_metric(metric: str | None) -> str | None:
@@ -93,12 +97,24 @@ def short_override(override: str) -> str:
     return f"{key}={number:.4g}"
 
 
-def _number(value: float | int | None, digits: int) -> str:
+def number(value: float | int | None, digits: int) -> str:
     if value is None:
         return "-"
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)  # nan / inf: a diverged run
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def describe_time(time: Mapping[str, float] | None) -> str:
+    """'ep 2, step 940, 12.3 s' for a time to target; 'not reached' for None."""
+    if time is None:
+        return "not reached"
+    return f"ep {time['epoch']:g}, step {time['step']:g}, {time['wall_s']:.1f} s"
+
+
+def has_targets(rows: Iterable[RunRow]) -> bool:
+    """Whether any run had a target (the tables then show the time to it)."""
+    return any(r.target is not None for r in rows)
 
 
 def cells(row: RunRow, shown_overrides: Iterable[str]) -> list[str]:
@@ -107,11 +123,11 @@ def cells(row: RunRow, shown_overrides: Iterable[str]) -> list[str]:
         row.run,
         " ".join(short_override(o) for o in shown_overrides),
         row.metric or "-",
-        _number(row.best_val, 4),
-        _number(row.test, 4),
-        _number(row.final_train_loss, 4),
-        _number(row.epochs, 0),
-        _number(row.wall_time_s, 1),
+        number(row.best_val, 4),
+        number(row.test, 4),
+        number(row.final_train_loss, 4),
+        number(row.epochs, 0),
+        number(row.wall_time_s, 1),
         row.status,
     ]
 
@@ -120,21 +136,55 @@ def table_cells(rows: Sequence[RunRow]) -> list[list[str]]:
     return [cells(r, shown) for r, shown in zip(rows, varying_overrides(rows), strict=True)]
 
 
+def _target_cells(row: RunRow) -> list[str]:
+    """target, step, epoch, wall_s (CSV); empty for a run without a target or not reaching it."""
+    if row.target is None:
+        return ["", "", "", ""]
+    time = row.time_to_target or {}
+    return [
+        f"{row.target:g}",
+        *(number(time.get(k), 3 if k == "wall_s" else 0) for k in ("step", "epoch", "wall_s")),
+    ]
+
+
 def write_csv(rows: Sequence[RunRow], path: Path) -> None:
-    """CSV with the COLUMNS header; empty cells where a value is unknown."""
+    """CSV with the COLUMNS header (and TARGET_COLUMNS when a run had a target); empty cells
+    where a value is unknown."""
+    targets = has_targets(rows)
+    header = [*COLUMNS, *(TARGET_COLUMNS if targets else ())]
+    lines = table_cells(rows)
+    if targets:
+        lines = [[*line, *_target_cells(row)] for line, row in zip(lines, rows, strict=True)]
+    write_csv_lines(path, header, lines)
+
+
+def write_csv_lines(path: Path, header: Sequence[str], lines: Iterable[Sequence[str]]) -> None:
+    """A CSV file of text cells; "-" (unknown) becomes an empty cell."""
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(COLUMNS)
-        for line in table_cells(rows):
+        writer.writerow(header)
+        for line in lines:
             writer.writerow(["" if cell == "-" else cell for cell in line])
 
 
+def markdown_lines(titles: Sequence[str], lines: Iterable[Sequence[str]]) -> str:
+    """A GitHub Markdown table of text cells (pipes in cells escaped)."""
+    out = ["| " + " | ".join(titles) + " |", "|" + " --- |" * len(titles)]
+    for line in lines:
+        out.append("| " + " | ".join(cell.replace("|", r"\|") for cell in line) + " |")
+    return "\n".join(out) + "\n"
+
+
 def to_markdown(rows: Sequence[RunRow]) -> str:
-    """A GitHub Markdown table (pipes in cells escaped)."""
-    lines = ["| " + " | ".join(TITLES) + " |", "|" + " --- |" * len(TITLES)]
-    for line in table_cells(rows):
-        lines.append("| " + " | ".join(cell.replace("|", r"\|") for cell in line) + " |")
-    return "\n".join(lines) + "\n"
+    """A GitHub Markdown table, one row per run; a time-to-target column when a run had a
+    target."""
+    if not has_targets(rows):
+        return markdown_lines(TITLES, table_cells(rows))
+    lines = [
+        [*line[:-1], describe_time(r.time_to_target) if r.target is not None else "-", line[-1]]
+        for line, r in zip(table_cells(rows), rows, strict=True)
+    ]
+    return markdown_lines([*TITLES[:-1], "time to target", TITLES[-1]], lines)
 
 
 def write_markdown(rows: Sequence[RunRow], path: Path) -> None:

@@ -14,7 +14,13 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, open_dict, read_write
 
-from optimlab.analysis import RunRow, sweep_rows, to_markdown, write_csv, write_markdown
+from optimlab.analysis import RunRow, sweep_rows, to_markdown, write_csv
+from optimlab.analysis.groups import (
+    group_runs,
+    has_repeats,
+    runs_and_groups_markdown,
+    write_groups_csv,
+)
 from optimlab.runner.resolvers import register_resolvers
 
 register_resolvers()
@@ -103,11 +109,21 @@ def summarize_sweep(sweep_dir: Path, metric: str | None) -> list[RunRow]:
     """Print the sweep's table and write it as summary.csv and summary.md in the sweep dir.
 
     One row per job: run, overrides, best val metric, test metric, final train loss, epochs,
-    wall time, status (finished, diverged, or unfinished for a job without a result).
+    wall time, status (finished, diverged, or unfinished for a job without a result), and
+    the time to target when the jobs had one. Jobs that differ only in seed are also
+    summarized together (analysis/groups.py): summary_groups.csv, and a second table in
+    summary.md.
     """
     rows = sweep_rows(sweep_dir, metric)
     write_csv(rows, sweep_dir / "summary.csv")
-    write_markdown(rows, sweep_dir / "summary.md")
-    print(f"\nsweep {sweep_dir} ({metric}): summary.csv, summary.md")
-    print(to_markdown(rows), flush=True)
+    files = "summary.csv, summary.md"
+    markdown = to_markdown(rows)
+    if has_repeats(rows):
+        groups = group_runs(rows)
+        write_groups_csv(groups, sweep_dir / "summary_groups.csv")
+        markdown = runs_and_groups_markdown(rows, groups)
+        files += ", summary_groups.csv"
+    (sweep_dir / "summary.md").write_text(markdown)
+    print(f"\nsweep {sweep_dir} ({metric}): {files}")
+    print(markdown, flush=True)
     return rows

@@ -10,6 +10,7 @@ for what it logs, the datamodule for its size and its files. Every refusal is a 
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,6 +79,20 @@ def check_paths(cfg: Mapping[str, Any]) -> None:
     seed = cfg.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise ConfigError(f"seed must be a non-negative integer or null, got {seed!r}")
+
+
+def check_target(cfg: Mapping[str, Any]) -> None:
+    """target is a number the optimized metric can reach (its direction follows the metric)."""
+    target, metric = cfg.get("target"), cfg.get("optimized_metric")
+    if target is None:
+        return
+    if isinstance(target, bool) or not isinstance(target, int | float) or not math.isfinite(target):
+        raise ConfigError(
+            f"target must be a number (a value of optimized_metric, e.g. target=0.85 for "
+            f"val/acc) or null, got {target!r}"
+        )
+    if not metric:
+        raise ConfigError("target is a value of optimized_metric, which is null; set both")
 
 
 def _class(section: str, target: str) -> type:
@@ -209,6 +224,7 @@ def check(cfg: Mapping[str, Any]) -> None:
     check_values(cfg)  # first: the checks below may compare what they read
     check_trainer(cfg.get("trainer") or {})
     check_paths(cfg)
+    check_target(cfg)
     if "optimizer" in cfg:
         check_optimizer(cfg["optimizer"])
     check_callbacks(cfg.get("callbacks") or {})

@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
+from optimlab.callbacks.time_to_target import TimeToTarget
 from optimlab.config import to_plain
 from optimlab.errors import DivergedError
 from optimlab.optim.build import build_optimizer, describe_groups
@@ -125,6 +126,8 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
     # Lightning's warning that an epoch shorter than log_every_n_steps logs nothing is wrong
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval.*")
     callbacks = instantiate_all(cfg.get("callbacks"))
+    if cfg.get("target") is not None:  # time to target, recorded in result.json
+        callbacks.append(TimeToTarget(str(cfg.optimized_metric), float(cfg.target)))
     loggers = instantiate_all(cfg.get("logger"))
     overrides.setdefault("plugins", [AtomicCheckpointIO()])  # no half-written checkpoints
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
@@ -185,6 +188,7 @@ def describe_run(cfg: DictConfig, device: str = "cpu", task: OptimTask | None = 
 
 
 def _groups(cfg: DictConfig, task: OptimTask) -> str:
+    """The groups of the optimizer the run builds (cheap: no state before its first step)."""
     optimizer = to_plain(cfg.optimizer)
     groups = build_optimizer(optimizer, task).param_groups
     return describe_groups(groups, optimizer.get("lr"), optimizer.get("weight_decay"))
@@ -252,7 +256,7 @@ def _run_record(
     A diverged run's final loss is NaN (the last logged value may still be from before).
     """
     metric = cfg.get("optimized_metric")
-    return {
+    record: dict[str, Any] = {
         "optimized_metric": metric,
         "best_value": _best_score(trainer, metric),
         "final_train_loss": math.nan if diverged else _final_train_loss(_metrics(trainer)),
@@ -262,3 +266,15 @@ def _run_record(
         "started_at": datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
         "overrides": _job_overrides(),
     }
+    if cfg.get("target") is not None:
+        record["target"] = float(cfg.target)
+        record["time_to_target"] = _time_to_target(trainer)
+    return record
+
+
+def _time_to_target(trainer: L.Trainer) -> dict[str, Any] | None:
+    """{step, epoch, wall_s} of the first validation that reached the target, or None."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, TimeToTarget):
+            return callback.time_to_target
+    return None

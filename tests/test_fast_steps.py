@@ -77,7 +77,7 @@ def test_each_step_is_one_tensorboard_event_with_the_lr_and_the_task_values(
 
     cfg = compose_train("trainer.max_epochs=1", "trainer.log_every_n_steps=4", "test=false")
     train(cfg)
-    (events_file,) = Path(cfg.paths.output_dir).rglob("events.out.tfevents.*")
+    (events_file,) = (Path(cfg.paths.output_dir) / "tensorboard").glob("events.out.tfevents.*")
     tags_per_event = [
         {value.tag for value in event.summary.value}
         for event in EventFileLoader(str(events_file)).Load()

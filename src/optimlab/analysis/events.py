@@ -58,11 +58,21 @@ class RunCurves:
 
 
 def find_run_dirs(root: Path) -> list[Path]:
-    """Run directories under ``root`` (or ``root`` itself): those holding event files."""
+    """Run directories under ``root`` (or ``root`` itself): those holding event files.
+
+    Event files anywhere below a run's ``tensorboard`` folder are that run's (its hparams
+    session, ``tensorboard/hparams``, included: runner/hparams.py).
+    """
     runs = set()
     for events in root.rglob(EVENTS_GLOB):
-        parent = events.parent
-        runs.add(parent.parent if parent.name == TB_SUBDIR else parent)
+        run = events.parent
+        for folder in (events.parent, *events.parent.parents):
+            if folder.name == TB_SUBDIR:
+                run = folder.parent
+                break
+            if folder == root:
+                break
+        runs.add(run)
     return sorted(runs)
 
 

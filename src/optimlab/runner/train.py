@@ -27,6 +27,8 @@ from optimlab.config import to_plain
 from optimlab.errors import DivergedError
 from optimlab.optim.build import build_optimizer, describe_groups
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
+from optimlab.runner.hparams import group_choice as _choice
+from optimlab.runner.hparams import write_hparams
 from optimlab.runner.quiet import quiet_startup
 from optimlab.runner.result_file import DIVERGED, FINISHED, read_result, write_result
 from optimlab.runner.resume import check_checkpoint_matches
@@ -71,6 +73,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     except DivergedError as error:
         record = _run_record(cfg, trainer, started, diverged=True)
         write_result(output_dir, DIVERGED, {}, reason=str(error), **record)
+        write_hparams(trainer, cfg, {}, record, diverged=True)
         if not in_sweep():
             raise
         print(f"diverged: {error}", file=sys.stderr, flush=True)
@@ -80,6 +83,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if metric and record["best_value"] is not None:
         metrics.setdefault(f"{metric}_best", record["best_value"])  # val/acc_best is logged
     write_result(output_dir, FINISHED, metrics, **record)
+    write_hparams(trainer, cfg, metrics, record)  # TensorBoard's HPARAMS tab
     _say(closing_summary(cfg, metrics, best))
     return metrics
 
@@ -151,7 +155,7 @@ def in_sweep() -> bool:
 
 
 def run_hparams(cfg: DictConfig) -> dict[str, Any]:
-    """What distinguishes runs in TensorBoard's HPARAMS tab."""
+    """The config summary in the logger's hparams.yaml (the HPARAMS tab: runner/hparams.py)."""
     data = {k: v for k, v in to_plain(cfg.datamodule).items() if k != "data_dir"}
     return {
         "optimizer": to_plain(cfg.optimizer),
@@ -161,16 +165,6 @@ def run_hparams(cfg: DictConfig) -> dict[str, Any]:
         "max_epochs": cfg.trainer.get("max_epochs"),
         "seed": cfg.get("seed"),
     }
-
-
-def _choice(cfg: DictConfig, group: str) -> str:
-    """The option picked for ``group`` (optimizer=adam), or its class name outside Hydra."""
-    if HydraConfig.initialized():
-        choice = HydraConfig.get().runtime.choices.get(group)
-        if choice:
-            return str(choice)
-    target = (cfg.get(group) or {}).get("_target_")
-    return str(target).rsplit(".", 1)[-1] if target else "none"
 
 
 def describe_run(cfg: DictConfig, device: str = "cpu", task: OptimTask | None = None) -> str:

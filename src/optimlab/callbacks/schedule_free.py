@@ -33,10 +33,14 @@ class ScheduleFreeModes(L.Callback):
         if bn_batches < 0:
             raise ConfigError(f"callbacks.schedule_free.bn_batches must be >= 0, got {bn_batches}")
         self.bn_batches = bn_batches
+        self._found: tuple[list[Any], list[Any]] | None = None  # (trainer.optimizers, theirs)
 
-    @staticmethod
-    def _optimizers(trainer: L.Trainer) -> list[Any]:
-        return [o for o in trainer.optimizers if is_schedule_free(o)]
+    def _optimizers(self, trainer: L.Trainer) -> list[Any]:
+        # looked up again only when the trainer's optimizers change: this runs every step
+        optimizers = trainer.optimizers
+        if self._found is None or self._found[0] is not optimizers:
+            self._found = (optimizers, [o for o in optimizers if is_schedule_free(o)])
+        return self._found[1]
 
     @staticmethod
     def _training(optimizer: Any) -> bool:

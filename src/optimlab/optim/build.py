@@ -93,6 +93,18 @@ def parameter_kind(module: nn.Module, name: str) -> str:
     return "bias" if name == "bias" else "weight"
 
 
+def group_rules(rules: Mapping[str, Any]) -> tuple[set[str], dict[str, float]]:
+    """``optimizer.param_groups`` read and checked: (kinds with no decay, lr multipliers)."""
+    no_decay = set(rules.get("no_decay") or ())
+    multipliers = dict(rules.get("lr_multipliers") or {})
+    for kind in (*no_decay, *multipliers):
+        if kind not in PARAM_KINDS:
+            raise ConfigError(
+                f"optimizer.param_groups: unknown kind {kind!r}; the kinds are {list(PARAM_KINDS)}"
+            )
+    return no_decay, multipliers
+
+
 def param_groups(
     model: nn.Module,
     rules: Mapping[str, Any],
@@ -102,13 +114,7 @@ def param_groups(
     """The model's trainable parameters split by ``optimizer.param_groups``: no weight decay
     for the kinds in ``no_decay``, the lr times ``lr_multipliers[kind]``. The plain weights
     come first, so group 0 (what train/lr shows) has the optimizer's own lr and decay."""
-    no_decay = set(rules.get("no_decay") or ())
-    multipliers = dict(rules.get("lr_multipliers") or {})
-    for kind in (*no_decay, *multipliers):
-        if kind not in PARAM_KINDS:
-            raise ConfigError(
-                f"optimizer.param_groups: unknown kind {kind!r}; the kinds are {list(PARAM_KINDS)}"
-            )
+    no_decay, multipliers = group_rules(rules)
     if not weight_decay:  # nothing to switch off: one group fewer to step
         no_decay = set()
     groups: dict[tuple[bool, float], dict[str, Any]] = {}

@@ -56,7 +56,7 @@ from pytorch_optimizer import Muon
 from torch import nn
 
 from optimlab.errors import ConfigError
-from optimlab.optim.build import PARAM_KINDS, parameter_kind
+from optimlab.optim.build import group_rules, parameter_kind
 
 ROLES = ("input", "output", "bias", "norm")  # AdamW's, in the order their groups come
 ADAMW_KEYS = ("lr", "betas", "eps", "weight_decay")
@@ -226,13 +226,7 @@ def _groups(
     rules: Mapping[str, Any],
     muon_input_layer: bool,
 ) -> list[dict[str, Any]]:
-    no_decay = set(rules.get("no_decay") or ())
-    multipliers = dict(rules.get("lr_multipliers") or {})
-    for kind in (*no_decay, *multipliers):
-        if kind not in PARAM_KINDS:
-            raise ConfigError(
-                f"optimizer.param_groups: unknown kind {kind!r}; the kinds are {list(PARAM_KINDS)}"
-            )
+    no_decay, multipliers = group_rules(rules)
     # (rule, lr, weight decay) -> group; Muon's first, then AdamW's in role order
     groups: dict[tuple[str, float, float], dict[str, Any]] = {}
     order = {role: index for index, role in enumerate(("muon", *ROLES))}

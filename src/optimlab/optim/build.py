@@ -36,6 +36,10 @@ INTERVALS = ("step", "epoch")
 
 
 # ---------------------------------------------------------------------------- optimizer
+# keys of the optimizer section that are optimlab's (train.yaml), not the optimizer's arguments
+OPTIMLAB_KEYS = ("param_groups", "lr_scale")
+
+
 def _number(section: Mapping[str, Any], key: str) -> float | None:
     value = section.get(key)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
@@ -48,6 +52,11 @@ def check_optimizer(cfg: Mapping[str, Any]) -> None:
     lr = _number(cfg, "lr")
     if lr is not None and not lr > 0:
         raise ConfigError(f"optimizer.lr must be > 0, got {cfg['lr']}; try optimizer.lr=0.01")
+    scale = cfg.get("lr_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        raise ConfigError(
+            f"optimizer.lr_scale must be a number > 0, got {scale!r}; 1.0 keeps every lr as set"
+        )
     momentum = _number(cfg, "momentum")
     if momentum is not None and not 0 <= momentum < 1:
         raise ConfigError(
@@ -174,16 +183,37 @@ def build_optimizer(
     called with ``model=`` (the module or the list) and ``param_group_rules=cfg.param_groups``.
     """
     check_optimizer(cfg)
-    settings = {k: v for k, v in cfg.items() if k != "param_groups"}
+    settings = {k: v for k, v in cfg.items() if k not in OPTIMLAB_KEYS}
     rules = cfg.get("param_groups") or {}
     # _convert_=all: plain lists, not ListConfig, in param_groups, so checkpoints hold only
     # types torch.load(weights_only=True) accepts
     factory = instantiate({**settings, "_partial_": True, "_convert_": "all"})
     if _builds_own_groups(optimizer_class(cfg)):
-        return factory(model=params, param_group_rules=rules)
-    if isinstance(params, nn.Module):
-        params = param_groups(params, rules, settings.get("lr"), settings.get("weight_decay"))
-    return factory(params)
+        optimizer = factory(model=params, param_group_rules=rules)
+    else:
+        if isinstance(params, nn.Module):
+            params = param_groups(params, rules, settings.get("lr"), settings.get("weight_decay"))
+        optimizer = factory(params)
+    return scale_lrs(optimizer, float(cfg.get("lr_scale", 1.0)))
+
+
+def scaled_lr(cfg: Mapping[str, Any]) -> float | None:
+    """The optimizer's own lr as a run uses it: ``lr`` times ``lr_scale``."""
+    lr = _number(cfg, "lr")
+    return None if lr is None else lr * float(cfg.get("lr_scale", 1.0))
+
+
+def scale_lrs(optimizer: torch.optim.Optimizer, scale: float) -> torch.optim.Optimizer:
+    """Every group's lr times ``optimizer.lr_scale``, before a schedule reads them.
+
+    Scaling the built groups, not the config's ``lr``, moves every lr an optimizer has
+    together (Muon's AdamW roles, per-group multipliers), so a study's lr grid is relative to
+    each variant's own defaults.
+    """
+    if scale != 1.0:
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * scale
+    return optimizer
 
 
 def _builds_own_groups(target: Any) -> bool:

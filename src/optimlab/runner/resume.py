@@ -21,6 +21,17 @@ def resumed_checkpoint(run_dir: str | Path) -> str:
     return str(Path(str(run_dir)).expanduser() / "checkpoints" / "last.ckpt")
 
 
+def interrupted_checkpoint(run_dir: Path) -> str | None:
+    """The last.ckpt of a run killed in ``run_dir``, which a rerun there continues from.
+
+    Only a continued sweep (``hydra.sweep.dir`` given, or a study) reruns a job in a directory
+    that already holds one: finished jobs are skipped, an interrupted one picks up where it
+    stopped instead of overwriting what it wrote.
+    """
+    checkpoint = Path(resumed_checkpoint(run_dir))
+    return str(checkpoint) if checkpoint.is_file() else None
+
+
 def is_resumed(cfg: DictConfig) -> bool:
     """Whether ``cfg`` already is the config ``resume_config`` made."""
     resume = cfg.get("resume")

@@ -25,14 +25,16 @@ from omegaconf import DictConfig
 from optimlab.callbacks.time_to_target import TimeToTarget
 from optimlab.config import to_plain
 from optimlab.errors import DivergedError
-from optimlab.optim.build import build_optimizer, describe_groups
+from optimlab.optim.build import build_optimizer, describe_groups, scaled_lr
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.runner.hparams import group_choice as _choice
 from optimlab.runner.hparams import write_hparams
 from optimlab.runner.quiet import quiet_startup
 from optimlab.runner.result_file import DIVERGED, FINISHED, read_result, write_result
-from optimlab.runner.resume import check_checkpoint_matches
+from optimlab.runner.resume import check_checkpoint_matches, interrupted_checkpoint
 from optimlab.tasks import TASKS, OptimTask
+
+DONE = (FINISHED, DIVERGED)  # a rerun skips these: a diverged run diverges again (runs are seeded)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -45,23 +47,27 @@ def train(cfg: DictConfig) -> dict[str, float]:
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
     previous = read_result(output_dir)
-    if previous and previous.get("status") == FINISHED and cfg.get("skip_finished", True):
-        print(f"{output_dir} already finished: skipped (skip_finished=false runs it again)")
-        return previous["metrics"]
+    if previous and previous.get("status") in DONE and cfg.get("skip_finished", True):
+        status = previous["status"]
+        print(f"{output_dir} already {status}: skipped (skip_finished=false runs it again)")
+        return previous.get("metrics") or {str(cfg.get("optimized_metric")): math.nan}
 
+    ckpt_path = cfg.get("ckpt_path") or interrupted_checkpoint(output_dir)
+    if ckpt_path and not cfg.get("ckpt_path"):
+        _say(f"{output_dir} was interrupted: continuing from {ckpt_path}")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = instantiate(cfg.datamodule)
     task = build_task(cfg, datamodule)
-    if cfg.get("ckpt_path"):
-        check_checkpoint_matches(cfg.ckpt_path, task.hparams)
+    if ckpt_path:
+        check_checkpoint_matches(ckpt_path, task.hparams)
     trainer = build_trainer(cfg)
     for logger in trainer.loggers:
         logger.log_hyperparams(run_hparams(cfg))
     _say(describe_run(cfg, device=trainer.strategy.root_device.type, task=task))
 
     try:
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         metrics = _metrics(trainer)
         record = _run_record(cfg, trainer, started)
         best = _best_checkpoint(trainer)
@@ -173,7 +179,7 @@ def describe_run(cfg: DictConfig, device: str = "cpu", task: OptimTask | None = 
     length = f"{epochs} epoch{'' if epochs == 1 else 's'}"
     if (cfg.trainer.get("max_steps") or -1) > 0:
         length += f" or {cfg.trainer.max_steps} steps"
-    lr = (cfg.get("optimizer") or {}).get("lr")
+    lr = scaled_lr(cfg.get("optimizer") or {})
     return (
         f"optimlab: model={_choice(cfg, 'model')} datamodule={_choice(cfg, 'datamodule')} "
         f"optimizer={_choice(cfg, 'optimizer')}" + (f" (lr {lr})" if lr is not None else "") + " "
@@ -185,7 +191,7 @@ def _groups(cfg: DictConfig, task: OptimTask) -> str:
     """The groups of the optimizer the run builds (cheap: no state before its first step)."""
     optimizer = to_plain(cfg.optimizer)
     groups = build_optimizer(optimizer, task).param_groups
-    return describe_groups(groups, optimizer.get("lr"), optimizer.get("weight_decay"))
+    return describe_groups(groups, scaled_lr(optimizer), optimizer.get("weight_decay"))
 
 
 def closing_summary(cfg: DictConfig, metrics: dict[str, float], best: str | None) -> str:

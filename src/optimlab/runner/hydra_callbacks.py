@@ -91,8 +91,9 @@ class RunGuard(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         _sqlite_parent(config)
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        if _given(config, "hydra.sweep.dir"):
-            # continuing a sweep: finished jobs are skipped (skip_finished), the rest run
+        if _given(config, "hydra.sweep.dir") or config.get("study"):
+            # continuing a sweep (a study always has one directory): finished jobs are
+            # skipped (skip_finished), interrupted ones continue from their last checkpoint
             sweep_dir.mkdir(parents=True, exist_ok=True)
             return
         sweep_dir = claim_directory(sweep_dir)
@@ -102,7 +103,13 @@ class RunGuard(Callback):
             config.hydra.overrides.hydra.append(f"hydra.sweep.dir={sweep_dir}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        summarize_sweep(Path(str(config.hydra.sweep.dir)), config.get("optimized_metric"))
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        summarize_sweep(sweep_dir, config.get("optimized_metric"))
+        if config.get("study"):
+            from optimlab.study import write_study_report  # matplotlib: only when needed
+
+            report = write_study_report([sweep_dir], sweep_dir, config.study)
+            print(f"study report: {report}", flush=True)
 
 
 def summarize_sweep(sweep_dir: Path, metric: str | None) -> list[RunRow]:

@@ -26,6 +26,7 @@ from optimlab.callbacks.time_to_target import TimeToTarget
 from optimlab.config import to_plain
 from optimlab.errors import DivergedError
 from optimlab.optim.build import build_optimizer, describe_groups, scaled_lr
+from optimlab.runner import provenance
 from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.runner.hparams import group_choice as _choice
 from optimlab.runner.hparams import write_hparams
@@ -182,7 +183,7 @@ def describe_run(cfg: DictConfig, device: str = "cpu", task: OptimTask | None = 
     lr = scaled_lr(cfg.get("optimizer") or {})
     return (
         f"optimlab: model={_choice(cfg, 'model')} datamodule={_choice(cfg, 'datamodule')} "
-        f"optimizer={_choice(cfg, 'optimizer')}" + (f" (lr {lr})" if lr is not None else "") + " "
+        f"optimizer={_choice(cfg, 'optimizer')}" + (f" (lr {lr:g})" if lr is not None else "") + " "
         f"scheduler={_choice(cfg, 'scheduler')}, {length} on {device} -> {cfg.paths.output_dir}"
     ) + (f"; groups {_groups(cfg, task)}" if task is not None else "")
 
@@ -265,6 +266,8 @@ def _run_record(
         "wall_time_s": round(time.time() - started, 3),
         "started_at": datetime.fromtimestamp(started).astimezone().isoformat(timespec="seconds"),
         "overrides": _job_overrides(),
+        "commit": provenance.commit(),
+        "machine": provenance.machine(),
     }
     if cfg.get("target") is not None:
         record["target"] = float(cfg.target)

@@ -89,7 +89,7 @@ class Stats:
     ci_high: float | None = None
 
 
-def t_quantile(probability: float, df: int) -> float:
+def t_quantile(probability: float, df: float) -> float:
     """Student's t quantile, e.g. t(0.975, 2) = 4.303 (scipy: imported only when asked)."""
     from scipy.stats import t
 
@@ -108,6 +108,38 @@ def describe(values: Sequence[float | None]) -> Stats:
     std = statistics.stdev(finite)
     half = t_quantile(0.5 + CONFIDENCE / 2, n - 1) * std / math.sqrt(n)
     return Stats(n=n, mean=mean, std=std, ci_low=mean - half, ci_high=mean + half)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """mean(a) - mean(b) with Welch's 95% interval: it excludes 0 when the data resolve it."""
+
+    mean: float
+    ci_low: float
+    ci_high: float
+
+    @property
+    def resolved(self) -> bool:
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float]) -> Difference | None:
+    """Welch's t interval of the difference of two means (unequal variances, the
+    Welch-Satterthwaite degrees of freedom); None unless both have 2 or more values.
+
+    Two groups of identical values differ exactly (a zero-width interval).
+    """
+    first, second = describe(a), describe(b)
+    if first.std is None or second.std is None:
+        return None
+    assert first.mean is not None and second.mean is not None
+    va, vb = first.std**2 / first.n, second.std**2 / second.n
+    diff = first.mean - second.mean
+    if va + vb == 0:
+        return Difference(diff, diff, diff)
+    df = (va + vb) ** 2 / (va**2 / (first.n - 1) + vb**2 / (second.n - 1))
+    half = t_quantile(0.5 + CONFIDENCE / 2, df) * math.sqrt(va + vb)
+    return Difference(diff, diff - half, diff + half)
 
 
 def median_time(times: Sequence[dict[str, float] | None]) -> dict[str, float] | None:

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))  # works from a plain clone, installed or not
 
 from optimlab.errors import EXIT_BAD_INPUT, OptimlabError  # noqa: E402
-from optimlab.study import saved_settings, write_study_report  # noqa: E402
+from optimlab.study.report import write_study_report  # noqa: E402
+from optimlab.study.settings import saved_settings  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,9 +15,10 @@ from helpers.cli import run_script
 from optimlab.analysis.groups import welch_difference
 from optimlab.errors import ConfigError
 from optimlab.runner.result_file import read_result, write_result
-from optimlab.study import StudySettings, saved_settings, write_study_report
 from optimlab.study.grid import best_cells, cells, read_runs
 from optimlab.study.profile import profile, ratios
+from optimlab.study.report import write_study_report
+from optimlab.study.settings import StudySettings, saved_settings
 from test_sweeps import tiny_args
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -252,3 +253,39 @@ def test_a_study_runs_writes_its_report_and_a_rerun_continues_it(
     assert f"{interrupted} was interrupted: continuing from" in again.stdout
     assert (read_result(interrupted) or {}).get("status") == "finished"
     assert "4 runs: 4 finished" in report.read_text()
+
+
+def test_the_preflight_checks_a_studys_grid_once_per_setting() -> None:
+    from optimlab.runner.preflight import _sweep_job_overrides
+
+    config = OmegaConf.create(
+        {
+            "hydra": {
+                "sweeper": {
+                    "_target_": "hydra._internal.core_plugins.basic_sweeper.BasicSweeper",
+                    "params": {"seed": "1,2,3", "optimizer": "sgd,adam"},
+                },
+                "overrides": {"task": ["study=toy", "optimizer=adam,muon"]},  # replaces the grid's
+            }
+        }
+    )
+    jobs = _sweep_job_overrides(config)
+    assert jobs is not None
+    assert [[o for o in job if not o.startswith("seed=")] for job in jobs] == [
+        ["optimizer=adam", "study=toy"],
+        ["optimizer=muon", "study=toy"],
+    ]
+
+
+def test_a_bad_value_in_a_study_grid_is_refused_before_the_first_job(tmp_path: Path) -> None:
+    done = run_script(
+        "train.py",
+        "-m",
+        "study=airfoil_mlp",
+        "optimizer.lr_scale=1,-1",
+        f"paths.log_dir={tmp_path}",
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: optimizer.lr_scale must be")
+    assert "(in a sweep job: seed=1 optimizer=sgd optimizer.lr_scale=-1)" in done.stderr
+    assert not any(tmp_path.iterdir())

@@ -8,17 +8,22 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 
-def to_plain(cfg: DictConfig | Mapping[str, Any] | None) -> dict[str, Any]:
+def to_plain(
+    cfg: DictConfig | Mapping[str, Any] | None, exclude: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Resolved plain dicts and lists (what checkpoints, hparams and checks hold).
 
     A value that cannot be resolved yet (``${hydra:runtime.output_dir}`` before the run
     exists) is kept as its ``${...}`` text, so the rest can still be checked before anything
-    is written.
+    is written. Top-level keys in ``exclude`` are left out (and not resolved: the preflight
+    skips the large ``hydra`` section of every sweep job).
     """
     if cfg is None:
         return {}
     if not isinstance(cfg, DictConfig):
-        return dict(cfg)
+        return {k: v for k, v in cfg.items() if k not in exclude}
+    if exclude:
+        return {str(key): _value(cfg, key) for key in cfg if key not in exclude}
     return _plain(cfg)
 
 

@@ -106,7 +106,7 @@ class RunGuard(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         summarize_sweep(sweep_dir, config.get("optimized_metric"))
         if config.get("study"):
-            from optimlab.study import write_study_report  # matplotlib: only when needed
+            from optimlab.study.report import write_study_report  # matplotlib: only when needed
 
             report = write_study_report([sweep_dir], sweep_dir, config.study)
             print(f"study report: {report}", flush=True)

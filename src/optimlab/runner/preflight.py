@@ -31,6 +31,7 @@ from optimlab.optim.build import check_optimizer, plan_schedule, run_length
 from optimlab.optim.schedule_free import check_schedule_free_schedule, optimizer_class
 from optimlab.runner.resume import is_resumed, original_choices, resume_config
 from optimlab.runner.value_checks import check_values
+from optimlab.study.settings import StudySettings
 from optimlab.tasks import TASKS
 
 MODEL_DIR = Path(__file__).resolve().parents[3] / "conf" / "model"
@@ -228,6 +229,8 @@ def check(cfg: Mapping[str, Any]) -> None:
     if "optimizer" in cfg:
         check_optimizer(cfg["optimizer"])
     check_callbacks(cfg.get("callbacks") or {})
+    if cfg.get("study") is not None:
+        StudySettings.from_config(cfg["study"])
     if not (cfg.get("datamodule") or {}).get("_target_"):
         return
     data_cls = _class("datamodule", cfg["datamodule"]["_target_"])
@@ -247,7 +250,7 @@ def preflight(cfg: DictConfig) -> DictConfig:
             raise ConfigError("give resume=<run dir> or ckpt_path=<file>, not both")
         check_paths({"resume": cfg.resume})
         cfg = resume_config(cfg)
-    check({key: value for key, value in to_plain(cfg).items() if key != "hydra"})
+    check(to_plain(cfg, exclude=("hydra",)))
     return cfg
 
 
@@ -283,9 +286,23 @@ def _sweep_job_overrides(config: DictConfig) -> list[list[str]] | None:
         return None
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
-    overrides = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
-    parsed = OverridesParser.create().parse_overrides(overrides=overrides)  # type: ignore[arg-type]
-    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    # as the sweeper builds its grid: the config's hydra.sweeper.params (a study's grid),
+    # then the command line's overrides, which replace a param of the same key
+    params = config.hydra.sweeper.get("params") or {}
+    overrides = [f"{key}={value}" for key, value in params.items()]
+    overrides += OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # type: ignore[arg-type]
+    parsed = OverridesParser.create().parse_overrides(overrides=overrides)
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    first: dict[tuple[str, ...], list[str]] = {}
+    for job in jobs:
+        first.setdefault(tuple(_without_seed(job)), job)
+    return list(first.values())
+
+
+def _without_seed(job: list[str]) -> list[str]:
+    """A job's overrides but its seed: jobs that differ only in seed pass or fail together,
+    so a study of 3 seeds is checked once per setting (each check composes a config)."""
+    return [o for o in job if o.split("=", 1)[0] != "seed"]
 
 
 class Preflight(Callback):
@@ -309,7 +326,9 @@ class Preflight(Callback):
         and schedule are checked again where they are built)."""
         jobs = _sweep_job_overrides(config)
         loader = GlobalHydra.instance().config_loader()
-        swept = {o.split("=", 1)[0] for o in config.hydra.overrides.task if "," in o}
+        params = config.hydra.sweeper.get("params") or {}
+        given = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
+        swept = {o.split("=", 1)[0] for o in given if "," in o}
         try:
             ddp_problem = _ddp_in_multirun(config)
             if ddp_problem:

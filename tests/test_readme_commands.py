@@ -359,7 +359,7 @@ def check_lr_find(command: Command, ctx: Ctx) -> None:
 def check_compare_runs(command: Command, ctx: Ctx) -> None:
     """scripts/compare_runs.py <sweep>: its main, on the sweep made here."""
     words = ctx.made.argv(command)
-    main = _compare_main()
+    main = _script_main("compare_runs")
     assert main(words[2:]) == 0
     out = ctx.stdout()
     directory = Path(next(w for w in words[2:] if not w.startswith("-")))
@@ -367,10 +367,28 @@ def check_compare_runs(command: Command, ctx: Ctx) -> None:
     assert all((directory / f"comparison{ext}").is_file() for ext in (".csv", ".md", ".png"))
 
 
-def _compare_main() -> Callable[[list[str]], int]:
+def check_study_report(command: Command, ctx: Ctx) -> None:
+    """scripts/study_report.py <studies>: its main, on small studies written where the command
+    reads them (test_study.py runs a real study; these are made by hand, to be fast)."""
+    from test_study import _toy_study
+
+    words = ctx.made.argv(command)
+    studies = [Path(w) for w in words[2:] if w.startswith(str(ctx.made.outputs))]
+    out = Path(words[words.index("--out") + 1]) if "--out" in words else studies[0]
+    for study in studies:
+        if study != out and not study.exists():
+            _toy_study(study)
+    assert _script_main("study_report")(words[2:]) == 0
+    report = (out / "study.md").read_text()
+    assert "variant at its chosen learning rate" in report
+    if len([s for s in studies if s != out]) > 1:
+        assert "## Performance profile" in report and (out / "profile.png").is_file()
+
+
+def _script_main(name: str) -> Callable[[list[str]], int]:
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("compare_runs", ROOT / "scripts/compare_runs.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"scripts/{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -502,6 +520,7 @@ RULES = [
     Rule(r"python scripts/(plot_schedules|trajectories)\.py(\s|$)", check_hydra_script, RUNS),
     Rule(r"python scripts/compare_runs\.py(\s|$)", check_compare_runs, RUNS),
     Rule(r"python scripts/lr_find\.py(\s|$)", check_lr_find, RUNS),
+    Rule(r"python scripts/study_report\.py(\s|$)", check_study_report, RUNS),
 ]
 
 

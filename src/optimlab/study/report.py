@@ -24,7 +24,7 @@ from optimlab.runner import provenance
 from optimlab.study.figures import plot_best_curves, plot_profile, plot_sensitivity
 from optimlab.study.grid import Cell, StudyRun, best_cells, cells, read_runs, study_metric
 from optimlab.study.profile import ratios
-from optimlab.study.settings import StudySettings
+from optimlab.study.settings import StudySettings, saved_name
 
 CSV_COLUMNS = (
     "workload",
@@ -251,6 +251,21 @@ def _provenance(runs: Sequence[StudyRun]) -> list[str]:
     return lines
 
 
+def _regenerate_lines(study_dirs: Sequence[Path], command: str | None) -> list[str]:
+    """How to get this report again: each study's own command (which also runs what is
+    missing), and the command that wrote this copy when it was not the study itself."""
+    names = [saved_name(d) for d in study_dirs]
+    lines = [
+        f"- Run or continue: `python train.py -m study={name}` (skips finished jobs, continues "
+        "an interrupted one, rewrites the report in its directory)."
+        for name in names
+        if name
+    ]
+    if command:
+        lines.append(f"- This report: `{command}` (from the runs alone).")
+    return lines
+
+
 def _grid_line(runs: Sequence[StudyRun], variants: Sequence[str], workloads: Sequence[str]) -> str:
     scales = sorted({r.lr_scale for r in runs})
     seeds = _unique(
@@ -355,12 +370,11 @@ def write_study_report(
     )
     plot_sensitivity(grid, best, variants, workloads, metric, out_dir / "lr_sensitivity.png")
 
-    regenerate = command or f"python train.py -m study={settings.name}"
     lines = [f"# Study: {settings.name}", ""]
     if settings.question:
         lines += [f"**Question.** {settings.question}", ""]
     lines += [
-        f"- Regenerate: `{regenerate}` (a rerun skips finished jobs and rewrites this report).",
+        *_regenerate_lines(study_dirs, command),
         _grid_line(runs, variants, workloads),
         f"- Metric: `{metric}` ({'higher' if mode == 'max' else 'lower'} is better). The lr of "
         "a variant is chosen by its mean best-validation value over seeds, among the lrs where "

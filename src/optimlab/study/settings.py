@@ -44,6 +44,14 @@ class StudySettings:
         return settings
 
 
+def saved_name(study_dir: Path) -> str | None:
+    """The study name a directory was made with (None: not a study's directory)."""
+    try:
+        return saved_settings(study_dir).name
+    except ConfigError:
+        return None
+
+
 def saved_settings(study_dir: Path) -> StudySettings:
     """The settings a study ran with, from the multirun.yaml Hydra wrote into its directory."""
     path = study_dir / "multirun.yaml"

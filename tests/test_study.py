@@ -82,9 +82,12 @@ def _job(
     lr: float = 0.1,
     status: str = "finished",
     reached_epoch: int | None = None,
+    workload: str | None = None,
 ) -> None:
     overrides = [f"seed={seed}", f"optimizer={variant}", f"optimizer.lr_scale={scale:g}"]
-    run_dir = study / f"{number}_{variant}-{scale:g}-{seed}"
+    if workload:
+        overrides.append(f"experiment={workload}")
+    run_dir = study / f"{number}_{variant}-{scale:g}-{seed}-{workload}".replace("/", "-")
     (run_dir / ".hydra").mkdir(parents=True)
     config = {"optimizer": {"lr": lr, "lr_scale": scale}, "optimized_metric": "val/acc"}
     (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(config))
@@ -206,6 +209,31 @@ def test_two_studies_are_two_workloads_of_one_profile(tmp_path: Path) -> None:
     assert "| adam | not reached | not reached |" in text
     assert (tmp_path / "out" / "profile.png").read_bytes()[:8] == PNG_MAGIC
     assert (tmp_path / "out" / "curves_first.png").exists()
+
+
+def test_one_study_over_several_workloads_names_them_by_workload_key(tmp_path: Path) -> None:
+    for number, (workload, variant, epoch) in enumerate(
+        [("w/one", "sgd", 2), ("w/one", "adam", 4), ("w/two", "sgd", 6), ("w/two", "adam", 3)]
+    ):
+        for seed in (1, 2):
+            _job(
+                tmp_path,
+                10 * number + seed,
+                variant,
+                1,
+                seed,
+                best_val=0.9,
+                test=0.9,
+                reached_epoch=epoch,
+                workload=workload,
+            )
+    settings = StudySettings(name="grid", workload_key="experiment", profile_time="epoch")
+    runs = read_runs([tmp_path], settings)
+    assert sorted({r.workload for r in runs}) == ["w/one", "w/two"]
+    text = write_study_report([tmp_path], tmp_path / "out", settings).read_text()
+    assert "| sgd | 2 (r = 1.00) | 6 (r = 2.00) |" in text
+    assert "| adam | 4 (r = 2.00) | 3 (r = 1.00) |" in text
+    assert (tmp_path / "out" / "curves_w_one.png").is_file()
 
 
 def test_bad_settings_and_directories_are_refused_in_one_line(tmp_path: Path) -> None:

@@ -50,12 +50,14 @@ def _cpu_model() -> str:
 
 @cache
 def machine() -> str:
-    """One line: CPU, cores, GPU, torch, Python and OS, e.g. for a report's header."""
+    """One line: CPU, cores (and the threads torch uses: OMP_NUM_THREADS), GPU, torch, Python
+    and OS, e.g. for a report's header."""
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return (
-        f"{_cpu_model()}, {cores} cores, {gpu}, torch {torch.__version__}, "
+        f"{_cpu_model()}, {cores} cores ({torch.get_num_threads()} torch threads), {gpu}, "
+        f"torch {torch.__version__}, "
         f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
     )

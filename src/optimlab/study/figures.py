@@ -14,12 +14,16 @@ import matplotlib.pyplot as plt
 
 from optimlab.analysis.events import load_run
 from optimlab.analysis.plots import plot_groups
+from optimlab.metrics import metric_mode
 from optimlab.study.grid import Cell
 from optimlab.study.profile import Times, profile, tau_grid
 
 LINE_STYLES = ("-", "--", "-.", ":")  # with 10 colours: 40 variants stay distinguishable
 PANEL_SIZE = (6.0, 4.5)  # inches per workload panel
 LEGEND_WIDTH = 2.0  # inches to the right of the panels
+ZOOM_SPANS = 3.0  # the y axis reaches this many times the chosen lrs' spread beyond the worst
+ZOOM_MIN_SPAN = 0.02  # ... a spread of at least 2% of their values (all chosen lrs alike)
+ZOOM_MARGIN = 0.05  # fraction of the spread left free at each end
 
 
 def _style(index: int) -> dict[str, object]:
@@ -92,6 +96,7 @@ def plot_sensitivity(
                         transform=axes.get_xaxis_transform(),
                         clip_on=False,
                     )
+        _zoom(axes, [c for c in cells if c.workload == workload], best, metric)
         axes.set_xscale("log")
         axes.set_xlabel("learning rate (each variant's default × the lr scale)")
         axes.set_ylabel(f"final {metric}")
@@ -101,12 +106,32 @@ def plot_sensitivity(
     legend_left = 1 - LEGEND_WIDTH / figure.get_figwidth()
     figure.legend(handles, labels, loc="center left", bbox_to_anchor=(legend_left, 0.5), fontsize=8)
     figure.suptitle(
-        "learning-rate sensitivity: mean over seeds, band min-max, ★ chosen lr "
-        "(best mean validation), × a seed diverged",
+        "learning-rate sensitivity: mean over seeds, band min to max, ★ chosen lr (best mean "
+        "validation)\n× a seed diverged; y zoomed on the chosen lrs (every value: the table)",
         fontsize=10,
     )
     figure.tight_layout(rect=(0, 0, legend_left, 1))
     return _save(figure, path)
+
+
+def _zoom(axes: plt.Axes, cells: Sequence[Cell], best: Sequence[Cell], metric: str) -> None:
+    """The y range where the chosen lrs differ: runs that did not learn (accuracy at chance,
+    a loss far above the rest) would squash the differences that matter into a sliver. Lines
+    to values beyond the range leave the panel; the sensitivity table has every value."""
+    means = [c.final_val.mean for c in cells if c.final_val.mean is not None]
+    chosen = [c.final_val.mean for c in best if c in cells and c.final_val.mean is not None]
+    if not means or not chosen:
+        return
+    span = max(max(chosen) - min(chosen), ZOOM_MIN_SPAN * max(abs(v) for v in chosen), 1e-12)
+    margin = ZOOM_MARGIN * span
+    if metric_mode(metric) == "max":
+        axes.set_ylim(
+            max(min(means), min(chosen) - ZOOM_SPANS * span) - margin, max(means) + margin
+        )
+    else:
+        axes.set_ylim(
+            min(means) - margin, min(max(means), max(chosen) + ZOOM_SPANS * span) + margin
+        )
 
 
 def plot_best_curves(best: Sequence[Cell], target: tuple[str, float] | None, path: Path) -> Path:

@@ -254,33 +254,28 @@ def test_bad_settings_and_directories_are_refused_in_one_line(tmp_path: Path) ->
 def test_a_study_runs_writes_its_report_and_a_rerun_continues_it(
     tmp_path: Path, tiny_fashion_dir: Path
 ) -> None:
-    args = [
-        "-m",
-        "study=fmnist_lenet",
-        "seed=1,2",
-        "optimizer=sgd,adam",
-        "optimizer.lr_scale=1",
-        "target=0.05",
-        *tiny_args(tiny_fashion_dir, tmp_path),
-    ]
-    first = run_script("train.py", *args, timeout=600)
+    common = ["-m", "study=fmnist_lenet", "optimizer=sgd,adam", "optimizer.lr_scale=1"]
+    common += ["target=0.05", *tiny_args(tiny_fashion_dir, tmp_path)]
+    first = run_script("train.py", *common, "seed=1,2", timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     study = tmp_path / "studies" / "fmnist_lenet"
     report = study / "study.md"
     assert "study report:" in first.stdout and report.is_file()
     assert "2 variants × 1 lr scales (1) × 2 seeds (1, 2); 4 runs: 4 finished" in report.read_text()
     jobs = sorted(p for p in study.iterdir() if p.is_dir())
-    assert len(jobs) == 4
+    assert len(jobs) == 4 and all(p.name.startswith("run_") for p in jobs)
     # a job killed mid-run: its result is gone, its last checkpoint is there
     interrupted = jobs[0]
     (interrupted / "result.json").unlink()
     report.unlink()
-    again = run_script("train.py", *args, timeout=600)
+    # a larger grid (a third seed): the jobs it shares with the first are found, not rerun
+    again = run_script("train.py", *common, "seed=1,2,3", timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert again.stdout.count("already finished: skipped") == 3
     assert f"{interrupted} was interrupted: continuing from" in again.stdout
     assert (read_result(interrupted) or {}).get("status") == "finished"
-    assert "4 runs: 4 finished" in report.read_text()
+    assert "× 3 seeds (1, 2, 3); 6 runs: 6 finished" in report.read_text()
+    assert len([p for p in study.iterdir() if p.is_dir()]) == 6
 
 
 def test_the_preflight_checks_a_studys_grid_once_per_setting() -> None:

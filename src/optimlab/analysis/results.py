@@ -48,10 +48,23 @@ def saved_overrides(run_dir: Path) -> list[str]:
     return [str(o) for o in OmegaConf.load(path)]
 
 
+STUDY_JOB_PREFIX = "run_"  # conf/study/base.yaml: a study's job directories are named by overrides
+
+
+def _job_order(job: Path) -> tuple[float, str]:
+    number = job.name.split("_", 1)[0]
+    return (int(number) if number.isdigit() else float("inf"), job.name)
+
+
 def sweep_job_dirs(sweep_dir: Path) -> list[Path]:
-    """A sweep's job directories (<job number>_<overrides>), in job order."""
-    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.split("_", 1)[0].isdigit()]
-    return sorted(jobs, key=lambda p: (int(p.name.split("_", 1)[0]), p.name))
+    """A sweep's job directories: <job number>_<overrides> in job order, then a study's
+    run_<overrides> (unnumbered, so a rerun of any part of its grid finds the same ones)."""
+    jobs = [
+        p
+        for p in sweep_dir.iterdir()
+        if p.is_dir() and (p.name.split("_", 1)[0].isdigit() or p.name.startswith(STUDY_JOB_PREFIX))
+    ]
+    return sorted(jobs, key=_job_order)
 
 
 def sweep_rows(sweep_dir: Path, metric: str | None) -> list[RunRow]:

@@ -234,6 +234,8 @@ def test_one_study_over_several_workloads_names_them_by_workload_key(tmp_path: P
     assert "| sgd | 2 (r = 1.00) | 6 (r = 2.00) |" in text
     assert "| adam | 4 (r = 2.00) | 3 (r = 1.00) |" in text
     assert (tmp_path / "out" / "curves_w_one.png").is_file()
+    assert "sensitivity" not in text  # one lr per variant: nothing to be sensitive to
+    assert not (tmp_path / "out" / "lr_sensitivity.png").exists()
 
 
 def test_bad_settings_and_directories_are_refused_in_one_line(tmp_path: Path) -> None:

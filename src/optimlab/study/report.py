@@ -368,7 +368,9 @@ def write_study_report(
     write_csv_lines(
         out_dir / "study.csv", CSV_COLUMNS, [_csv_row(c, id(c) in chosen) for c in grid]
     )
-    plot_sensitivity(grid, best, variants, workloads, metric, out_dir / "lr_sensitivity.png")
+    lr_grid = len({c.lr_scale for c in grid}) > 1  # one lr: no sensitivity to show
+    if lr_grid:
+        plot_sensitivity(grid, best, variants, workloads, metric, out_dir / "lr_sensitivity.png")
 
     lines = [f"# Study: {settings.name}", ""]
     if settings.question:
@@ -409,21 +411,27 @@ def write_study_report(
             "models, data sets, epoch budgets or lr grids, and n seeds bound how small a "
             "difference can be resolved.",
             "",
-            f"### Learning-rate sensitivity: final `{metric}` (mean ± std over seeds)",
-            "",
-            _sensitivity_table(grid, workload, variants),
-            "",
+        ]
+        if lr_grid:
+            lines += [
+                f"### Learning-rate sensitivity: final `{metric}` (mean ± std over seeds)",
+                "",
+                _sensitivity_table(grid, workload, variants),
+                "",
+            ]
+        lines += [
             "### Training curves at the chosen lr",
             "",
             f"![training curves]({curves.name})",
             "",
         ]
-    lines += [
-        "## Learning-rate sensitivity",
-        "",
-        "![learning-rate sensitivity](lr_sensitivity.png)",
-        "",
-    ]
+    if lr_grid:
+        lines += [
+            "## Learning-rate sensitivity",
+            "",
+            "![learning-rate sensitivity](lr_sensitivity.png)",
+            "",
+        ]
     if len(workloads) > 1:
         lines += [
             "## Performance profile",

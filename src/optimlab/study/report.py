@@ -407,6 +407,8 @@ def write_study_report(
             *_finding_lines(ranked, mode),
             "- A variant's chosen lr marked as the grid's lowest or highest may do better "
             "beyond the grid.",
+            "- Each comparison holds at 95% on its own: among many, about 1 in 20 can look "
+            "resolved by chance, and the chosen lr was picked on validation with these seeds.",
             "- The intervals are over seeds at fixed data and code: they say nothing about other "
             "models, data sets, epoch budgets or lr grids, and n seeds bound how small a "
             "difference can be resolved.",

@@ -26,10 +26,19 @@ FEW_STEPS = [
 ]
 
 
+def recipe_datamodule(experiment: str) -> str:
+    """The datamodule option the recipe composes to (its own, or one it inherits)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    GlobalHydra.instance().clear()
+    return str(cfg.hydra.runtime.choices.datamodule)
+
+
 def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
     """The recipe's own data set, made tiny."""
-    text = (CONF_DIR / "experiment" / f"{experiment}.yaml").read_text()
-    if "override /datamodule: image_folder" in text:
+    datamodule = recipe_datamodule(experiment)
+    if datamodule == "image_folder":
         files = image_tree_files(classes=("cat", "dog"), counts={"train": 40, "test": 4}, size=32)
         folder = write_tree(tmp_path / "images", files)
         return [
@@ -38,7 +47,7 @@ def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
             f"datamodule.cache_dir={tmp_path / 'cache'}",
             "datamodule.val_size=8",
         ]
-    if "override /datamodule: airfoil" in text or experiment == "d2l/airfoil":
+    if datamodule == "airfoil":
         return ["datamodule=airfoil"]
     return []  # Fashion-MNIST: the tiny copy compose_train points at
 

@@ -83,16 +83,18 @@ def _job(
     status: str = "finished",
     reached_epoch: int | None = None,
     workload: str | None = None,
+    metric: str = "val/acc",
 ) -> None:
     overrides = [f"seed={seed}", f"optimizer={variant}", f"optimizer.lr_scale={scale:g}"]
     if workload:
         overrides.append(f"experiment={workload}")
     run_dir = study / f"{number}_{variant}-{scale:g}-{seed}-{workload}".replace("/", "-")
     (run_dir / ".hydra").mkdir(parents=True)
-    config = {"optimizer": {"lr": lr, "lr_scale": scale}, "optimized_metric": "val/acc"}
+    config = {"optimizer": {"lr": lr, "lr_scale": scale}, "optimized_metric": metric}
     (run_dir / ".hydra" / "config.yaml").write_text(OmegaConf.to_yaml(config))
     (run_dir / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
-    metrics = {} if status != "finished" else {"val/acc": best_val - 0.01, "test/acc": test}
+    test_metric = metric.replace("val/", "test/")
+    metrics = {} if status != "finished" else {metric: best_val - 0.01, test_metric: test}
     time = (
         None
         if reached_epoch is None
@@ -102,7 +104,7 @@ def _job(
         run_dir,
         status,
         metrics,
-        optimized_metric="val/acc",
+        optimized_metric=metric,
         best_value=best_val if status == "finished" else None,
         epochs=3,
         overrides=overrides,
@@ -236,6 +238,20 @@ def test_one_study_over_several_workloads_names_them_by_workload_key(tmp_path: P
     assert (tmp_path / "out" / "curves_w_one.png").is_file()
     assert "sensitivity" not in text  # one lr per variant: nothing to be sensitive to
     assert not (tmp_path / "out" / "lr_sensitivity.png").exists()
+
+
+def test_each_workload_chooses_its_lr_by_its_own_metric(tmp_path: Path) -> None:
+    accuracy, loss = tmp_path / "accuracy", tmp_path / "loss"
+    for seed in (1, 2):  # accuracy: x3 is better (higher); loss: x3 is better (lower)
+        _job(accuracy, seed, "sgd", 1, seed, best_val=0.7, test=0.7)
+        _job(accuracy, 10 + seed, "sgd", 3, seed, best_val=0.9, test=0.9)
+        _job(loss, seed, "sgd", 1, seed, best_val=0.5, test=0.5, metric="val/loss")
+        _job(loss, 10 + seed, "sgd", 3, seed, best_val=0.2, test=0.2, metric="val/loss")
+    text = write_study_report([accuracy, loss], tmp_path / "out", SETTINGS).read_text()
+    assert "accuracy: `val/acc` (higher is better), loss: `val/loss` (lower is better)" in text
+    with (tmp_path / "out" / "study.csv").open(newline="") as f:
+        chosen = [(r["workload"], r["lr_scale"]) for r in csv.DictReader(f) if r["chosen"]]
+    assert chosen == [("accuracy", "3"), ("loss", "3")]
 
 
 def test_bad_settings_and_directories_are_refused_in_one_line(tmp_path: Path) -> None:

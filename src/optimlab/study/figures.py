@@ -4,7 +4,7 @@ scripts/compare_runs.py."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -42,15 +42,16 @@ def plot_sensitivity(
     cells: Sequence[Cell],
     best: Sequence[Cell],
     variants: Sequence[str],
-    workloads: Sequence[str],
-    metric: str,
+    metrics: Mapping[str, str],
     path: Path,
 ) -> Path:
-    """Final validation metric against lr (log axis), a panel per workload, a line per variant.
+    """Final validation metric against lr (log axis), a panel per workload (``metrics``:
+    workload -> its metric), a line per variant.
 
     A star marks each variant's chosen lr; an x at the panel's bottom marks an lr where a
     seed diverged (no value to draw).
     """
+    workloads = list(metrics)
     figure, axes_row = plt.subplots(
         1,
         len(workloads),
@@ -96,6 +97,7 @@ def plot_sensitivity(
                         transform=axes.get_xaxis_transform(),
                         clip_on=False,
                     )
+        metric = metrics[workload]
         _zoom(axes, [c for c in cells if c.workload == workload], best, metric)
         axes.set_xscale("log")
         axes.set_xlabel("learning rate (each variant's default × the lr scale)")

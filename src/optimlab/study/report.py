@@ -251,6 +251,15 @@ def _provenance(runs: Sequence[StudyRun]) -> list[str]:
     return lines
 
 
+def _metrics_line(metrics: Mapping[str, str]) -> str:
+    def one(metric: str) -> str:
+        return f"`{metric}` ({'higher' if metric_mode(metric) == 'max' else 'lower'} is better)"
+
+    if len(set(metrics.values())) == 1:
+        return one(next(iter(metrics.values())))
+    return ", ".join(f"{workload}: {one(metric)}" for workload, metric in metrics.items())
+
+
 def _regenerate_lines(study_dirs: Sequence[Path], command: str | None) -> list[str]:
     """How to get this report again: each study's own command (which also runs what is
     missing), and the command that wrote this copy when it was not the study itself."""
@@ -356,11 +365,17 @@ def write_study_report(
             f"no study jobs in {', '.join(map(str, study_dirs))}: run python train.py -m "
             "study=<name> first"
         )
-    metric = study_metric(runs) or "val/acc"
-    mode = metric_mode(metric)
     grid = cells(runs)
-    best = best_cells(grid, metric)
     workloads = _unique([c.workload for c in grid])
+    # each workload its own metric (val/acc here, val/loss there): its direction picks the lr
+    metrics = {
+        w: study_metric([r for r in runs if r.workload == w]) or "val/acc" for w in workloads
+    }
+    best = [
+        cell
+        for w in workloads
+        for cell in best_cells([c for c in grid if c.workload == w], metrics[w])
+    ]
     variants = _unique([c.variant for c in grid])
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -370,7 +385,7 @@ def write_study_report(
     )
     lr_grid = len({c.lr_scale for c in grid}) > 1  # one lr: no sensitivity to show
     if lr_grid:
-        plot_sensitivity(grid, best, variants, workloads, metric, out_dir / "lr_sensitivity.png")
+        plot_sensitivity(grid, best, variants, metrics, out_dir / "lr_sensitivity.png")
 
     lines = [f"# Study: {settings.name}", ""]
     if settings.question:
@@ -378,13 +393,15 @@ def write_study_report(
     lines += [
         *_regenerate_lines(study_dirs, command),
         _grid_line(runs, variants, workloads),
-        f"- Metric: `{metric}` ({'higher' if mode == 'max' else 'lower'} is better). The lr of "
-        "a variant is chosen by its mean best-validation value over seeds, among the lrs where "
-        "no seed diverged; the test metric is reported at that lr only.",
+        f"- Metric: {_metrics_line(metrics)}. The lr of a variant is chosen by its mean "
+        "best-validation value over seeds, among the lrs where no seed diverged; the test "
+        "metric is reported at that lr only.",
         *_provenance(runs),
         "",
     ]
     for workload in workloads:
+        metric = metrics[workload]
+        mode = metric_mode(metric)
         mine = [c for c in best if c.workload == workload]
         ranked = _ranked(mine, mode)
         scales = sorted({c.lr_scale for c in grid if c.workload == workload})

@@ -257,7 +257,8 @@ def group_labels(groups: Sequence[GroupRow]) -> list[list[str]]:
     return varying_overrides([RunRow(run="", overrides=g.overrides) for g in groups])
 
 
-def _interval(stats: Stats) -> str:
+def interval_text(stats: Stats) -> str:
+    """The 95% interval as ``[low, high]`` (4 decimals), or ``-`` where n is too small."""
     if stats.ci_low is None or stats.ci_high is None:
         return "-"
     return f"[{stats.ci_low:.4f}, {stats.ci_high:.4f}]"
@@ -278,10 +279,10 @@ def _cells(group: GroupRow, shown: Sequence[str]) -> list[str]:
         " ".join(group.seeds) or "-",
         number(group.best_val.mean, 4),
         number(group.best_val.std, 4),
-        _interval(group.best_val),
+        interval_text(group.best_val),
         number(group.test.mean, 4),
         number(group.test.std, 4),
-        _interval(group.test),
+        interval_text(group.test),
         group.status,
     ]
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from optimlab.analysis.groups import Difference, Stats, welch_difference
+from optimlab.analysis.groups import Difference, Stats, interval_text, welch_difference
 from optimlab.analysis.table import markdown_lines, number, write_csv_lines
 from optimlab.errors import ConfigError
 from optimlab.metrics import metric_mode
@@ -89,12 +89,6 @@ def _mean_std(stats: Stats, digits: int = 4) -> str:
     return f"{stats.mean:.{digits}f} ± {stats.std:.{digits}f}"
 
 
-def _interval(stats: Stats) -> str:
-    if stats.ci_low is None or stats.ci_high is None:
-        return "-"
-    return f"[{stats.ci_low:.4f}, {stats.ci_high:.4f}]"
-
-
 def _time(cell: Cell) -> str:
     if cell.target is None:
         return "-"
@@ -149,7 +143,7 @@ def _best_table(ranked: Sequence[Cell], grid: Sequence[Cell], scales: Sequence[f
                 f"{_lr(cell.lr)} (×{cell.lr_scale:g}){_edge(cell, scales)}",
                 _mean_std(cell.best_val),
                 _mean_std(cell.test),
-                _interval(cell.test),
+                interval_text(cell.test),
                 str(len(cell.finished)),
                 _time(cell),
                 _diverged_scales(grid, cell.workload, cell.variant),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from omegaconf import DictConfig
 
 from helpers import CONF_DIR
 from helpers.fake_images import image_tree_files, write_tree
@@ -26,13 +27,18 @@ FEW_STEPS = [
 ]
 
 
-def recipe_datamodule(experiment: str) -> str:
-    """The datamodule option the recipe composes to (its own, or one it inherits)."""
+def compose_as_written(*overrides: str) -> DictConfig:
+    """train.yaml with these overrides alone (no tiny-data paths), Hydra's section included."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
     GlobalHydra.instance().clear()
-    return str(cfg.hydra.runtime.choices.datamodule)
+    return cfg
+
+
+def recipe_datamodule(experiment: str) -> str:
+    """The datamodule option the recipe composes to (its own, or one it inherits)."""
+    return str(compose_as_written(f"experiment={experiment}").hydra.runtime.choices.datamodule)
 
 
 def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
@@ -54,11 +60,7 @@ def data_overrides(experiment: str, tmp_path: Path) -> list[str]:
 
 def recipe_epochs(experiment: str) -> int:
     """The recipe's own trainer.max_epochs (its warm-up and milestones are sized to it)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=[f"experiment={experiment}"])
-    GlobalHydra.instance().clear()
-    return int(cfg.trainer.max_epochs)
+    return int(compose_as_written(f"experiment={experiment}").trainer.max_epochs)
 
 
 def test_the_recipes_are_found() -> None:
@@ -76,3 +78,15 @@ def test_every_experiment_passes_the_preflight_and_trains(
     # then 4 optimizer steps of it (2 epochs of 2 batches): its objects all build and run
     result = train(compose_train(*overrides, *FEW_STEPS, "trainer.max_steps=4"))
     assert any(key.startswith("test/") for key in result)
+
+
+@pytest.mark.parametrize("experiment", ["modern/lenet", "modern/cifar10_cnn"])
+@pytest.mark.parametrize("optimizer", ["muon", "prodigy", "schedule_free_adamw"])
+def test_a_comparison_recipe_keeps_each_optimizers_own_settings(
+    experiment: str, optimizer: str
+) -> None:
+    """The modern/ recipes compare optimizers at their recommended settings: a workload they
+    build on must not set an lr that would replace the optimizer's own."""
+    own = compose_as_written(f"optimizer={optimizer}").optimizer
+    recipe = compose_as_written(f"experiment={experiment}", f"optimizer={optimizer}").optimizer
+    assert recipe == own

@@ -1,4 +1,4 @@
-"""Sweeps: the summary table, jobs side by side (joblib), Optuna studies that persist and go on."""
+"""Sweeps: the summary table, jobs side by side (joblib). Optuna searches: test_search.py."""
 
 from __future__ import annotations
 
@@ -7,22 +7,13 @@ import json
 import math
 import multiprocessing
 import subprocess
-import warnings
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from helpers.cli import run_script
 from optimlab.analysis import RunRow, to_markdown
 from optimlab.runner.hydra_callbacks import CLAIM_FILE, claim_directory, summarize_sweep
 from optimlab.runner.result_file import write_result
-
-with warnings.catch_warnings():  # optuna 2.10 (hydra-optuna-sweeper's pin) on SQLAlchemy 1.4
-    warnings.filterwarnings("ignore", message=".*Deprecated API features detected")
-    import optuna
-
-# (optuna's verbosity stays at its default: the forked train.py runs print what it logs)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -215,59 +206,3 @@ def test_a_2x2_sweep_runs_two_jobs_at_once_and_writes_the_summary(
     markdown = (sweep / "summary.md").read_text()
     assert markdown.count("| finished |") == 4
     assert "| optimizer=momentum scheduler=cosine_warmup | val/acc |" in result.stdout
-
-
-def _study(log_dir: Path) -> optuna.Study:
-    name = "sgd_tpe-fashion_mnist-lenet"  # <hparams_search>-<datamodule>-<model>
-    storage = f"sqlite:///{log_dir / 'optuna' / name}.db"
-    return optuna.load_study(study_name=name, storage=storage)
-
-
-def test_an_optuna_study_persists_goes_on_when_rerun_and_fails_diverged_trials(
-    tiny_fashion_dir: Path, tmp_path: Path
-) -> None:
-    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
-    first = run_cli(*search, "hydra.sweeper.n_trials=3")
-    assert first.returncode == 0, first.stderr[-3000:]
-    trials = _study(tmp_path).trials
-    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 3
-    assert all(0 <= t.value <= 1 for t in trials)  # val/acc of best.ckpt, maximized
-    assert set(trials[0].params) == {
-        "optimizer.lr",
-        "optimizer.momentum",
-        "optimizer.weight_decay",
-        "scheduler",
-    }
-    (first_sweep,) = (tmp_path / "debug" / "multiruns").iterdir()
-    assert [r["status"] for r in read_csv(first_sweep / "summary.csv")] == ["finished"] * 3
-    best = [json.loads((job / "result.json").read_text()) for job in job_dirs(first_sweep)]
-    assert [t.value for t in trials] == pytest.approx([r["best_value"] for r in best])
-
-    # the same command again, with a learning rate that makes every trial diverge (fixed
-    # values on the command line leave the search space)
-    second = run_cli(*search, "hydra.sweeper.n_trials=2", "optimizer.lr=1e12", "scheduler=none")
-    assert second.returncode == 0, second.stderr[-3000:]
-    study = _study(tmp_path)
-    states = [t.state for t in study.trials]
-    fail = optuna.trial.TrialState.FAIL
-    assert states == [optuna.trial.TrialState.COMPLETE] * 3 + [fail, fail]  # went on after one
-    assert study.best_value == max(t.value for t in trials)  # the failures did not count
-    sweeps = sorted((tmp_path / "debug" / "multiruns").iterdir())
-    assert len(sweeps) == 2  # a new sweep directory, the same study
-    assert [r["status"] for r in read_csv(sweeps[1] / "summary.csv")] == ["diverged"] * 2
-    assert "Using an existing study" in second.stderr + second.stdout
-
-
-@pytest.mark.parametrize(
-    ("metric", "direction"), [("val/acc", "maximize"), ("val/loss", "minimize")]
-)
-def test_the_search_direction_follows_the_metric_and_the_study_lives_under_outputs(
-    compose_train, tmp_path: Path, metric: str, direction: str
-) -> None:
-    cfg = compose_train("hparams_search=adamw_tpe", f"optimized_metric={metric}")
-    sweeper = cfg.hydra.sweeper
-    assert sweeper.direction == direction
-    assert sweeper.study_name == "adamw_tpe-fashion_mnist-lenet"
-    assert sweeper.storage == f"sqlite:///{tmp_path}/optuna/adamw_tpe-fashion_mnist-lenet.db"
-    assert cfg.optimizer._target_ == "torch.optim.AdamW"
-    assert "tag(log" in sweeper.params["optimizer.lr"]

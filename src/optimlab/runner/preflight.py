@@ -280,8 +280,14 @@ def _ddp_in_multirun(config: DictConfig) -> str | None:
 
 
 def _sweep_job_overrides(config: DictConfig) -> list[list[str]] | None:
-    """Every job's overrides for Hydra's basic sweeper; None for other sweepers."""
+    """The jobs to check before a sweep starts: every job of Hydra's basic sweeper; for an
+    Optuna search, trials that together pick every choice and both ends of every range
+    (after the search's own settings are checked). None for other sweepers."""
     sweeper = str(config.hydra.sweeper.get("_target_", ""))
+    if sweeper.endswith("OptunaSweeper"):
+        from optimlab.search.sweeper import check_search  # Optuna: only for a search
+
+        return check_search(config)
     if not sweeper.endswith("BasicSweeper"):
         return None
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -321,15 +327,15 @@ class Preflight(Callback):
                 config.hydra.runtime.choices.update(original_choices(Path(str(config.resume))))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Every job of a basic sweep is checked before the first starts; a sampler (Optuna)
-        picks its jobs while running, so its base config is checked (and each job's optimizer
-        and schedule are checked again where they are built)."""
-        jobs = _sweep_job_overrides(config)
+        """Every job of a basic sweep is checked before the first starts; a search, at the
+        corners of its space (each trial's optimizer and schedule are checked again where
+        they are built)."""
         loader = GlobalHydra.instance().config_loader()
         params = config.hydra.sweeper.get("params") or {}
         given = [*(f"{k}={v}" for k, v in params.items()), *config.hydra.overrides.task]
         swept = {o.split("=", 1)[0] for o in given if "," in o}
         try:
+            jobs = _sweep_job_overrides(config)
             ddp_problem = _ddp_in_multirun(config)
             if ddp_problem:
                 raise ConfigError(ddp_problem)

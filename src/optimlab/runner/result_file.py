@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 RESULT_FILE = "result.json"
-FINISHED, DIVERGED = "finished", "diverged"  # statuses; a run without the file is unfinished
+# statuses; a run without the file is unfinished. PRUNED: a search's pruner stopped it early
+FINISHED, DIVERGED, PRUNED = "finished", "diverged", "pruned"
 
 
 def write_result(run_dir: Path, status: str, metrics: dict[str, float], **extra: Any) -> None:

@@ -31,8 +31,9 @@ from optimlab.runner.checkpoint_io import AtomicCheckpointIO
 from optimlab.runner.hparams import group_choice as _choice
 from optimlab.runner.hparams import write_hparams
 from optimlab.runner.quiet import quiet_startup
-from optimlab.runner.result_file import DIVERGED, FINISHED, read_result, write_result
+from optimlab.runner.result_file import DIVERGED, FINISHED, PRUNED, read_result, write_result
 from optimlab.runner.resume import check_checkpoint_matches, interrupted_checkpoint
+from optimlab.search.pruning import RunPruned, trial_callbacks
 from optimlab.tasks import TASKS, OptimTask
 
 DONE = (FINISHED, DIVERGED)  # a rerun skips these: a diverged run diverges again (runs are seeded)
@@ -85,6 +86,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
             raise
         print(f"diverged: {error}", file=sys.stderr, flush=True)
         return {str(cfg.get("optimized_metric")): math.nan}
+    except RunPruned as pruned:  # only a search's trial has a pruner
+        record = _run_record(cfg, trainer, started)
+        record["epochs"] = trainer.current_epoch + 1  # the pruned epoch was validated
+        write_result(output_dir, PRUNED, _metrics(trainer), reason=str(pruned), **record)
+        write_hparams(trainer, cfg, _metrics(trainer), record)
+        _say(f"{output_dir}: {pruned}")
+        return _metrics(trainer)
     record["wall_time_s"] = round(time.time() - started, 3)  # testing included
     metric = cfg.get("optimized_metric")
     if metric and record["best_value"] is not None:
@@ -139,6 +147,7 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
     callbacks = instantiate_all(cfg.get("callbacks"))
     if cfg.get("target") is not None:  # time to target, recorded in result.json
         callbacks.append(TimeToTarget(str(cfg.optimized_metric), float(cfg.target)))
+    callbacks += trial_callbacks(cfg.get("optimized_metric"))  # a search's trial: report, prune
     loggers = instantiate_all(cfg.get("logger"))
     overrides.setdefault("plugins", [AtomicCheckpointIO()])  # no half-written checkpoints
     return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
@@ -147,9 +156,8 @@ def build_trainer(cfg: DictConfig, **overrides: Any) -> L.Trainer:
 def objective(metrics: dict[str, float], metric: str | None) -> float | None:
     """The number a sweeper optimizes: the best epoch's ``metric`` (what best.ckpt scored).
 
-    None instead of NaN for a diverged run: hydra-optuna-sweeper (<= 1.3.0, optuna 2.10)
-    crashes the whole study on a NaN (hydra issue #2237), while a value it cannot convert
-    is recorded as a FAIL trial and the study goes on. The basic sweeper ignores the value.
+    None for a diverged run: the Optuna sweeper records it as a FAIL trial (it reads the
+    run's status from result.json). The basic sweeper ignores the value.
     """
     if not metric:
         return None

@@ -23,8 +23,11 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -382,6 +385,44 @@ def check_tensorboard(command: Command, ctx: Ctx) -> None:
     assert not missing, f"{words[2]}: no TensorBoard scalars {sorted(missing)} there"
 
 
+def check_optuna_dashboard(command: Command, ctx: Ctx) -> None:
+    """optuna-dashboard sqlite:///outputs/optuna/<study>.db: a server; started here on the
+    study a search wrote, it must list that study (its page: docs/figures/optuna_dashboard.png)."""
+    words = ctx.made.argv(command)
+    url = words[1].replace("sqlite:///outputs/", f"sqlite:///{ctx.made.outputs}/")
+    database = Path(url.removeprefix("sqlite:///"))
+    if not database.exists():  # the README's search ran in another pytest worker
+        search = ["hparams_search=sgd_tpe", "hydra.sweeper.n_trials=1", *ctx.made.small_train()]
+        run_first_sweep_job(TRAIN, "train", search)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    program = Path(sys.executable).with_name(words[0])
+    server = subprocess.Popen(
+        [str(program), url, "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        listing = _get_when_up(f"http://127.0.0.1:{port}/api/studies", server)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert database.stem in listing, listing[:500]
+
+
+def _get_when_up(address: str, server: subprocess.Popen, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+        try:
+            with urllib.request.urlopen(address, timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            assert time.monotonic() < deadline, f"{address} did not answer"
+            time.sleep(0.3)
+
+
 def _make(target: str, *variables: str) -> list[str]:
     """The recipe `make <target>` runs (make -n prints it without running it)."""
     assert shutil.which("make"), "make is not installed"
@@ -475,6 +516,11 @@ RULES = [
         "pip-installs before it trains: the train half is run as python train.py $(ARGS)",
     ),
     Rule(r"tensorboard --logdir ", check_tensorboard, "a server that runs until stopped"),
+    Rule(
+        r"optuna-dashboard sqlite:///",
+        check_optuna_dashboard,
+        "a server that runs until stopped: started, asked for its studies, stopped",
+    ),
     Rule(
         r"python benchmarks/",
         check_benchmark,

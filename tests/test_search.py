@@ -96,6 +96,32 @@ def test_a_study_persists_goes_on_when_rerun_and_fails_diverged_trials(
     assert "continuing after 3 trials" in second.stderr + second.stdout
 
 
+@pytest.mark.parametrize("sampler", ["gp", "cmaes", "grid"])
+def test_each_sampler_runs_a_search_and_the_grid_stops_when_it_is_done(
+    tiny_fashion_dir: Path, tmp_path: Path, sampler: str
+) -> None:
+    grid = ["optimizer.lr=choice(0.01,0.1)", "optimizer.momentum=choice(0.0,0.9)"]
+    result = run_cli(
+        "-m",
+        "hparams_search=sgd_tpe",
+        f"hydra/sweeper/sampler={sampler}",
+        *tiny_args(tiny_fashion_dir, tmp_path),
+        *(grid if sampler == "grid" else []),
+        "optimizer.weight_decay=0",
+        "scheduler=none",
+        "hydra.sweeper.n_trials=6",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = load(tmp_path).trials
+    assert all(t.state == COMPLETE for t in trials)
+    if sampler == "grid":  # 4 points: done after 4 of the 6 trials asked for
+        assert sorted(
+            (t.params["optimizer.lr"], t.params["optimizer.momentum"]) for t in trials
+        ) == [(0.01, 0.0), (0.01, 0.9), (0.1, 0.0), (0.1, 0.9)]
+    else:
+        assert len(trials) == 6
+
+
 def test_two_processes_running_the_same_search_share_one_study(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:

@@ -1,6 +1,7 @@
 """The README's commands: found in its text, and run in this process the way their scripts run.
 
-- readme_commands(markdown): every `python ...`, `make ...` and `tensorboard ...` command line
+- readme_commands(markdown): every `python ...`, `make ...`, `tensorboard ...` and
+  `optuna-dashboard ...` command line
   of the code blocks (fenced, or indented by 4 spaces), and of inline code spans (a table cell
   that starts with `...` repeats the program of the command above it)
 - run_script_inprocess / run_first_sweep_job: `python <script> <overrides>` (with `-m`: the
@@ -40,7 +41,7 @@ from omegaconf import DictConfig
 
 from helpers.config import CONF_DIR
 
-PREFIXES = ("python ", "make ", "tensorboard ")
+PREFIXES = ("python ", "make ", "tensorboard ", "optuna-dashboard ")
 CONTINUATION = "... "  # a table cell `... key=value` repeats the program of the row above
 
 

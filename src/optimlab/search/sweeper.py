@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,17 @@ class SearchSettings:
     grace_period: int | None
     params: dict[str, Any] = field(default_factory=dict)
 
+    @classmethod
+    def from_config(cls, sweeper: Any) -> SearchSettings:
+        """From hydra.sweeper (or the keyword arguments Hydra built the sweeper with)."""
+        return cls(
+            **{
+                key: to_plain(value) if isinstance(value, DictConfig) else value
+                for key, value in sweeper.items()
+                if not key.startswith("_")
+            }
+        )
+
     def __post_init__(self) -> None:
         if not isinstance(self.direction, str) or self.direction not in ("minimize", "maximize"):
             raise ConfigError(
@@ -84,11 +96,7 @@ class SearchSettings:
 
 class OptunaSearch:
     def __init__(self, settings: dict[str, Any]) -> None:
-        plain = {
-            key: to_plain(value) if isinstance(value, DictConfig) else value
-            for key, value in settings.items()
-        }
-        self.settings = SearchSettings(**plain)
+        self.settings = SearchSettings.from_config(settings)
         self.config: DictConfig | None = None
         self.launcher: Any = None
 
@@ -139,8 +147,6 @@ class OptunaSearch:
         """Trials at once: n_jobs, but one for a launcher that runs jobs in this process."""
         n_jobs = int(self.settings.n_jobs)
         if n_jobs < 1:  # joblib's -1: one per core
-            import os
-
             n_jobs = os.cpu_count() or 1
         if n_jobs > 1 and type(self.launcher).__name__ in IN_PROCESS_LAUNCHERS:
             log.warning(
@@ -195,8 +201,10 @@ class TrialRunner:
         if ret.status == JobStatus.FAILED:
             with self._lock:
                 self.errors += 1
-            error = ret._return_value
-            raise JobFailed(f"{type(error).__name__}: {error}") from error
+            try:
+                ret.return_value  # noqa: B018 (a failed job's return_value raises its error)
+            except Exception as error:
+                raise JobFailed(f"{type(error).__name__}: {error}") from error
         result = read_result(run_dir) or {}
         status = result.get("status")
         trial.set_user_attr("status", status)
@@ -282,14 +290,7 @@ def check_search(config: DictConfig) -> list[list[str]]:
     """Everything about a search that can be wrong before its first trial (settings, space,
     sampler, pruner, an old study database); returns the trials to preflight: together they
     pick every choice and both ends of every range."""
-    sweeper = config.hydra.sweeper
-    settings = SearchSettings(
-        **{
-            k: to_plain(v) if isinstance(v, DictConfig) else v
-            for k, v in sweeper.items()
-            if not k.startswith("_")
-        }
-    )
+    settings = SearchSettings.from_config(config.hydra.sweeper)
     task_overrides = [str(o) for o in config.hydra.overrides.task]
     space = parse_space(settings.params, task_overrides)
     for key in space.distributions:

@@ -63,11 +63,14 @@ class ReportToTrial(Callback):
 
     def on_validation_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         value = trainer.callback_metrics.get(self.metric)
-        if trainer.sanity_checking or value is None or not trainer.is_global_zero:
+        if trainer.sanity_checking or value is None:
             return
         epochs = trainer.current_epoch + 1
-        self.trial.report(float(value), step=epochs)
-        if self.trial.should_prune():
+        prune = False
+        if trainer.is_global_zero:  # the value is already reduced over the ranks
+            self.trial.report(float(value), step=epochs)
+            prune = self.trial.should_prune()
+        if trainer.strategy.broadcast(prune, src=0):  # DDP: every rank stops, or none
             raise RunPruned(f"pruned after epoch {epochs}: {self.metric} {float(value):.4g}")
 
 

@@ -164,6 +164,7 @@ def test_the_pruner_stops_a_trial_whose_curve_is_clearly_worse(
     assert list(second.intermediate_values) == [1]  # stopped at once, after epoch 1
     assert second.intermediate_values[1] > first.intermediate_values[1]
     assert second.user_attrs["epochs"] == 1 and second.user_attrs["status"] == "pruned"
+    assert "epochs_run: 1" in (sweeps(tmp_path)[1] / "optimization_results.yaml").read_text()
     (row,) = summary(sweeps(tmp_path)[1])
     assert row["status"] == "pruned" and row["epochs"] == "1"
     result = json.loads((Path(second.user_attrs["run_dir"]) / "result.json").read_text())

@@ -267,15 +267,18 @@ def write_results(study: optuna.Study, sweep_dir: Path, numbers: list[int]) -> N
     """optimization_results.yaml: the study's best trial so far, and this sweep's trials."""
     trials = study.get_trials(deepcopy=False)
     counts: dict[str, int] = {}
+    epochs = 0  # what pruning saves shows here: the epochs this sweep's trials ran
     for trial in trials:
         if trial.number in numbers:
             state = trial.state.name.lower()
             counts[state] = counts.get(state, 0) + 1
+            epochs += int(trial.user_attrs.get("epochs") or 0)
     summary: dict[str, Any] = {
         "study_name": study.study_name,
         "direction": study.direction.name.lower(),
         "trials_in_study": len(trials),
         "this_sweep": counts,
+        "epochs_run": epochs,
     }
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     if complete:

@@ -122,6 +122,19 @@ def test_each_sampler_runs_a_search_and_the_grid_stops_when_it_is_done(
         assert len(trials) == 6
 
 
+def test_a_study_in_memory_runs_its_trials_in_this_process_and_they_report(
+    tiny_fashion_dir: Path, tmp_path: Path
+) -> None:
+    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    result = run_cli(*search, "hydra.sweeper.storage=null", "hydra.sweeper.n_trials=2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(tmp_path.rglob("*.db"))
+    (sweep,) = sweeps(tmp_path)
+    assert [r["status"] for r in summary(sweep)] == ["finished"] * 2
+    results = (sweep / "optimization_results.yaml").read_text()
+    assert "complete: 2" in results and "epochs_run: 2" in results
+
+
 def test_two_processes_running_the_same_search_share_one_study(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
@@ -234,6 +247,7 @@ def _has_running_trial_with_a_run_dir(database: Path) -> bool:
         (["optimizer.lrr=interval(0.1,1)"], "optimizer.lrr names no config key"),
         (["hydra/sweeper/sampler=grid"], "sampler=grid needs choice() or range()"),
         (["hydra.sweeper.direction=upwards"], "must be minimize or maximize"),
+        (["hydra.sweeper.storage=null", "hydra/launcher=parallel"], "storage=null keeps"),
         # lenet_10ep sets TPE's n_startup_trials, which random search does not have
         (["hydra/sweeper/sampler=random"], "n_startup_trials is not a setting of RandomSampler"),
     ],

@@ -304,6 +304,13 @@ def check_search(config: DictConfig) -> list[list[str]]:
             )
     build_sampler(settings.sampler, space)
     build_pruner(settings.pruner)
+    launcher = str(config.hydra.launcher.get("_target_", ""))
+    if settings.storage is None and not launcher.endswith(IN_PROCESS_LAUNCHERS):
+        raise ConfigError(
+            "hydra.sweeper.storage=null keeps the study in this process, where trials of "
+            f"{launcher.rsplit('.', 1)[-1]} cannot reach it; give a storage URL "
+            "(sqlite:///outputs/optuna/<name>.db)"
+        )
     database = _sqlite_file(settings.storage)
     if settings.storage and (database is None or database.exists()):
         # an old schema, or a space the study's earlier trials do not fit, is refused here

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -226,11 +226,16 @@ class GroupRow:
         return f"{finished} of {len(self.runs)} finished, {others}"
 
 
+def shared_target(runs: Iterable[RunRow]) -> float | None:
+    """The one target the runs share; None when they have none, or several (no comparison)."""
+    targets = {r.target for r in runs if r.target is not None}
+    return targets.pop() if len(targets) == 1 else None
+
+
 def summarize_group(runs: Sequence[RunRow]) -> GroupRow:
     """Statistics over the finished runs of one group (time to target: their median)."""
     finished = [r for r in runs if r.status == "finished"]
-    targets = {r.target for r in runs if r.target is not None}
-    target = targets.pop() if len(targets) == 1 else None  # several targets: none to compare
+    target = shared_target(runs)
     times = [r.time_to_target for r in finished if r.target is not None]
     return GroupRow(
         runs=list(runs),

@@ -124,12 +124,20 @@ def session_metrics(metrics: dict[str, float], record: dict[str, Any]) -> dict[s
     return values
 
 
-def group_choice(cfg: DictConfig, group: str) -> str:
-    """The option picked for ``group`` (optimizer=adam), or its class name outside Hydra."""
+def _hydra_choice(group: str) -> str | None:
+    """The option Hydra picked for a config group, or None (not a group, or no Hydra)."""
     if HydraConfig.initialized():
         choice = HydraConfig.get().runtime.choices.get(group)
         if choice:
             return str(choice)
+    return None
+
+
+def group_choice(cfg: DictConfig, group: str) -> str:
+    """The option picked for ``group`` (optimizer=adam), or its class name outside Hydra."""
+    choice = _hydra_choice(group)
+    if choice:
+        return choice
     target = (cfg.get(group) or {}).get("_target_")
     return str(target).rsplit(".", 1)[-1] if target else "none"
 
@@ -171,10 +179,9 @@ def _command_line_keys() -> list[str]:
 
 def _value(cfg: DictConfig, key: str) -> Any:
     """A key's value in the run's config; a config group's (``experiment=...``) option."""
-    if HydraConfig.initialized():
-        choice = HydraConfig.get().runtime.choices.get(key)
-        if choice:
-            return str(choice)
+    choice = _hydra_choice(key)
+    if choice:
+        return choice
     value = OmegaConf.select(cfg, key, default=None)
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 

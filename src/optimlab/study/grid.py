@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from optimlab.analysis.groups import Stats, describe, median_time
+from optimlab.analysis.groups import Stats, describe, median_time, shared_target
 from optimlab.analysis.results import row_from_result, sweep_job_dirs
 from optimlab.analysis.table import RunRow
 from optimlab.metrics import metric_mode
@@ -81,8 +81,7 @@ class Cell:
 
     @property
     def target(self) -> float | None:
-        targets = {r.row.target for r in self.runs if r.row.target is not None}
-        return targets.pop() if len(targets) == 1 else None
+        return shared_target(r.row for r in self.runs)
 
     @property
     def reached(self) -> int:

@@ -1,7 +1,7 @@
 """Time to accuracy: a recipe run as a user runs it, one `python train.py ...` per seed.
 
 python benchmarks/time_to_accuracy.py experiment=speedrun/fmnist_90
-python benchmarks/time_to_accuracy.py experiment=speedrun/fmnist_90 --seeds 1 2 3 4 5
+python benchmarks/time_to_accuracy.py --seeds 1,2,3,4,5 experiment=speedrun/fmnist_90
 
 Positional arguments are train.py overrides, passed through. The wall time of a seed runs from
 starting its process to the process's exit: start-up, data, training, validation and test. The
@@ -34,10 +34,14 @@ class SeedRun:
     test_acc: float
 
 
+def _seeds(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("overrides", nargs="*", help="train.py overrides, e.g. experiment=...")
-    p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="one run each")
+    p.add_argument("--seeds", type=_seeds, default=[1, 2, 3], help="one run each: 1,2,3")
     p.add_argument("--out", type=Path, default=None, help="where the runs go (a new directory)")
     p.add_argument("--metric", default="test/acc", help="the accuracy reported per seed")
     return p.parse_args(argv)

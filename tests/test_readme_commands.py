@@ -387,7 +387,7 @@ def check_tensorboard(command: Command, ctx: Ctx) -> None:
 
 def check_optuna_dashboard(command: Command, ctx: Ctx) -> None:
     """optuna-dashboard sqlite:///outputs/optuna/<study>.db: a server; started here on the
-    study a search wrote, it must list that study (its page: docs/figures/optuna_dashboard.png)."""
+    study a search wrote, it must list that study (its page: docs/optuna_dashboard.png)."""
     words = ctx.made.argv(command)
     url = words[1].replace("sqlite:///outputs/", f"sqlite:///{ctx.made.outputs}/")
     database = Path(url.removeprefix("sqlite:///"))

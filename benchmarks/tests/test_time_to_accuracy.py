@@ -31,8 +31,8 @@ def test_two_seeds_each_run_as_a_child_and_the_last_line_is_the_summary(tmp_path
         "trainer.max_epochs=1",
         "trainer.limit_train_batches=2",
     ]
-    command = [sys.executable, str(BENCHMARKS / "time_to_accuracy.py"), *overrides]
-    command += ["--seeds", "1", "2", "--out", str(out)]
+    command = [sys.executable, str(BENCHMARKS / "time_to_accuracy.py"), "--seeds", "1,2"]
+    command += [*overrides, "--out", str(out)]  # options before and after the overrides
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -19,7 +20,7 @@ import pytest
 from helpers.cli import run_script, start_script
 from optimlab.errors import ConfigError
 from optimlab.search.space import parse_space
-from optimlab.search.storage import open_storage
+from optimlab.search.storage import open_storage, open_study
 
 COMPLETE, FAIL, PRUNED = (optuna.trial.TrialState[s] for s in ("COMPLETE", "FAIL", "PRUNED"))
 OPTUNA_2_STUDY = Path(__file__).parent / "data" / "optuna_2_10_study.sql"
@@ -100,12 +101,15 @@ def test_each_sampler_runs_a_search_and_the_grid_stops_when_it_is_done(
     tiny_fashion_dir: Path, tmp_path: Path, sampler: str
 ) -> None:
     grid = ["optimizer.lr=choice(0.01,0.1)", "optimizer.momentum=choice(0.0,0.9)"]
+    # a range where no trial diverges, and no pruner: every trial must complete
+    ranges = ["optimizer.lr=interval(0.001,0.05)", "optimizer.momentum=interval(0.0,0.9)"]
     result = run_cli(
         "-m",
         "hparams_search=sgd_tpe",
         f"hydra/sweeper/sampler={sampler}",
+        "hydra/sweeper/pruner=none",
         *tiny_args(tiny_fashion_dir, tmp_path),
-        *(grid if sampler == "grid" else []),
+        *(grid if sampler == "grid" else ranges),
         "optimizer.weight_decay=0",
         "scheduler=none",
         "hydra.sweeper.n_trials=6",
@@ -355,3 +359,32 @@ def test_an_in_memory_storage_needs_no_url_and_a_sqlite_one_waits_for_locks(
     storage = open_storage(f"sqlite:///{tmp_path / 's.db'}", 60, 180)
     assert storage.engine_kwargs["connect_args"]["timeout"] >= 30
     assert storage.heartbeat_interval == 60 and storage.grace_period == 180
+
+
+def _open_at_once(url: str, barrier, results) -> None:
+    barrier.wait()  # every process creates the new database at the same moment
+    try:
+        storage = open_storage(url, 60, 180)
+        sampler, pruner = optuna.samplers.RandomSampler(), optuna.pruners.NopPruner()
+        open_study("s", storage, sampler, pruner, "maximize")
+        results.put("ok")
+    except Exception as error:  # the test reports whatever went wrong
+        results.put(repr(error))
+
+
+def test_processes_creating_one_new_database_at_once_all_get_the_study(tmp_path: Path) -> None:
+    """SQLite races between processes: tables, alembic's version row, the study itself."""
+    context = multiprocessing.get_context("fork")
+    outcomes = []
+    for attempt in range(5):  # without the retries, about 1 in 3 attempts loses a process
+        url = f"sqlite:///{tmp_path / f'{attempt}.db'}"
+        barrier, results = context.Barrier(4), context.Queue()
+        processes = [
+            context.Process(target=_open_at_once, args=(url, barrier, results)) for _ in range(4)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        outcomes += [results.get(timeout=10) for _ in processes]
+    assert outcomes == ["ok"] * 20

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.trial import TrialState
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from optimlab.errors import ConfigError
 
@@ -135,12 +135,13 @@ def _alive(pid: Any) -> bool:
 
 
 def _with_retries(make, attempts: int = 5):
-    """Two processes starting on one new SQLite file race to create its tables and the study:
-    the loser sees "already exists" or a lock, and succeeds when it tries again."""
+    """Two processes starting on one new SQLite file race to create its tables, its schema
+    version and the study: the loser sees "already exists", a lock or a duplicate version
+    row, and succeeds when it tries again."""
     for attempt in range(attempts):
         try:
             return make()
-        except (OperationalError, optuna.exceptions.DuplicatedStudyError):
+        except (OperationalError, IntegrityError, optuna.exceptions.DuplicatedStudyError):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))

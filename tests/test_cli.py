@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import ROOT
+from helpers import ROOT, cli_overrides
 from helpers.cli import run_script
 
 
@@ -24,23 +24,14 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def quick(data_dir: Path, log_dir: Path) -> list[str]:
-    return [
-        f"datamodule.data_dir={data_dir}",
-        "datamodule.system_dir=null",
-        "datamodule.download=false",
-        "datamodule.val_size=100",
-        "trainer.accelerator=cpu",
-        f"paths.log_dir={log_dir}",
-        "debug=default",
-    ]
-
-
 def test_train_prints_results_run_dir_and_tensorboard_command(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
     result = run(
-        "train.py", *quick(tiny_fashion_dir, tmp_path), "optimizer=adam", "scheduler=cosine_warmup"
+        "train.py",
+        *cli_overrides(tiny_fashion_dir, tmp_path),
+        "optimizer=adam",
+        "scheduler=cosine_warmup",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     runs = list((tmp_path / "debug" / "runs").iterdir())
@@ -53,7 +44,7 @@ def test_train_prints_results_run_dir_and_tensorboard_command(
     assert (run_dir / ".hydra" / "config.yaml").is_file()
 
     best = run_dir / "checkpoints" / "best.ckpt"
-    evaluated = run("eval.py", f"ckpt_path={best}", *quick(tiny_fashion_dir, tmp_path)[:-1])
+    evaluated = run("eval.py", f"ckpt_path={best}", *cli_overrides(tiny_fashion_dir, tmp_path)[:-1])
     assert evaluated.returncode == 0, evaluated.stderr[-3000:]
     assert "tested" in evaluated.stdout and "test/acc=" in evaluated.stdout
 
@@ -61,7 +52,9 @@ def test_train_prints_results_run_dir_and_tensorboard_command(
 def test_multirun_gives_each_job_a_directory_named_by_its_overrides(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
-    result = run_script("train.py", "-m", "optimizer=sgd,adam", *quick(tiny_fashion_dir, tmp_path))
+    result = run_script(
+        "train.py", "-m", "optimizer=sgd,adam", *cli_overrides(tiny_fashion_dir, tmp_path)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     (sweep,) = (tmp_path / "debug" / "multiruns").iterdir()
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name[0].isdigit())
@@ -72,7 +65,7 @@ def test_multirun_gives_each_job_a_directory_named_by_its_overrides(
 
 
 def test_missing_data_is_one_clear_line_and_a_failing_exit(tmp_path: Path) -> None:
-    result = run_script("train.py", *quick(tmp_path / "empty", tmp_path / "logs"))
+    result = run_script("train.py", *cli_overrides(tmp_path / "empty", tmp_path / "logs"))
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, result.stderr[-3000:]

@@ -17,6 +17,7 @@ from pathlib import Path
 import optuna
 import pytest
 
+from helpers import sweep_job_overrides
 from helpers.cli import run_script, start_script
 from optimlab.errors import ConfigError
 from optimlab.search.space import parse_space
@@ -24,20 +25,6 @@ from optimlab.search.storage import open_storage, open_study
 
 COMPLETE, FAIL, PRUNED = (optuna.trial.TrialState[s] for s in ("COMPLETE", "FAIL", "PRUNED"))
 OPTUNA_2_STUDY = Path(__file__).parent / "data" / "optuna_2_10_study.sql"
-
-
-def tiny_args(data_dir: Path, log_dir: Path) -> list[str]:
-    """One epoch of 3 batches on the tiny data: a trial in about a second."""
-    return [
-        f"datamodule.data_dir={data_dir}",
-        "datamodule.system_dir=null",
-        "datamodule.download=false",
-        "datamodule.val_size=100",
-        "trainer.accelerator=cpu",
-        f"paths.log_dir={log_dir}",
-        "debug=default",  # 1 epoch, few batches, no sanity check; outputs/debug/
-        "trainer.limit_train_batches=3",
-    ]
 
 
 def run_cli(*args: str):
@@ -61,7 +48,7 @@ def sweeps(log_dir: Path) -> list[Path]:
 def test_a_study_persists_goes_on_when_rerun_and_fails_diverged_trials(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
-    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    search = ["-m", "hparams_search=sgd_tpe", *sweep_job_overrides(tiny_fashion_dir, tmp_path)]
     first = run_cli(*search, "hydra.sweeper.n_trials=3")
     assert first.returncode == 0, first.stderr[-3000:]
     trials = load(tmp_path).trials
@@ -108,7 +95,7 @@ def test_each_sampler_runs_a_search_and_the_grid_stops_when_it_is_done(
         "hparams_search=sgd_tpe",
         f"hydra/sweeper/sampler={sampler}",
         "hydra/sweeper/pruner=none",
-        *tiny_args(tiny_fashion_dir, tmp_path),
+        *sweep_job_overrides(tiny_fashion_dir, tmp_path),
         *(grid if sampler == "grid" else ranges),
         "optimizer.weight_decay=0",
         "scheduler=none",
@@ -128,7 +115,7 @@ def test_each_sampler_runs_a_search_and_the_grid_stops_when_it_is_done(
 def test_a_study_in_memory_runs_its_trials_in_this_process_and_they_report(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
-    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    search = ["-m", "hparams_search=sgd_tpe", *sweep_job_overrides(tiny_fashion_dir, tmp_path)]
     result = run_cli(*search, "hydra.sweeper.storage=null", "hydra.sweeper.n_trials=2")
     assert result.returncode == 0, result.stderr[-3000:]
     assert not list(tmp_path.rglob("*.db"))
@@ -141,7 +128,7 @@ def test_a_study_in_memory_runs_its_trials_in_this_process_and_they_report(
 def test_two_processes_running_the_same_search_share_one_study(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
-    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    search = ["-m", "hparams_search=sgd_tpe", *sweep_job_overrides(tiny_fashion_dir, tmp_path)]
     started = [start_script("train.py", *search, "hydra.sweeper.n_trials=3") for _ in range(2)]
     done = [process.wait(600) for process in started]  # both from a new database at once
     for process in done:
@@ -162,7 +149,7 @@ def test_the_pruner_stops_a_trial_whose_curve_is_clearly_worse(
         "hparams_search=optuna",
         "optimizer=adam",
         "optimized_metric=val/loss",
-        *tiny_args(tiny_fashion_dir, tmp_path),
+        *sweep_job_overrides(tiny_fashion_dir, tmp_path),
         "trainer.max_epochs=3",
         "hydra/sweeper/sampler=random",
         "hydra.sweeper.pruner.n_startup_trials=1",  # the median is of this first trial
@@ -197,7 +184,7 @@ def test_trials_run_side_by_side_with_the_parallel_launcher_and_report_from_ther
         "hparams_search=sgd_tpe",
         "hydra/launcher=parallel",  # 2 workers: 2 trials at once
         "hydra/sweeper/sampler=grid",
-        *tiny_args(tiny_fashion_dir, tmp_path),
+        *sweep_job_overrides(tiny_fashion_dir, tmp_path),
         "trainer.max_epochs=choice(1,4,8,12)",  # every trial a different length
         "optimizer.lr=0.01",
         "optimizer.momentum=0.9",
@@ -222,7 +209,7 @@ def test_trials_run_side_by_side_with_the_parallel_launcher_and_report_from_ther
 def test_a_search_killed_mid_trial_continues_and_marks_that_trial_failed(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
-    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    search = ["-m", "hparams_search=sgd_tpe", *sweep_job_overrides(tiny_fashion_dir, tmp_path)]
     endless = start_script("train.py", *search, "trainer.max_epochs=100000")
     database = tmp_path / "optuna" / "sgd_tpe-fashion_mnist-lenet.db"
     deadline = time.monotonic() + 120
@@ -268,7 +255,11 @@ def test_bad_search_input_is_refused_in_one_line_before_the_first_trial(
     tiny_fashion_dir: Path, tmp_path: Path, overrides: list[str], says: str
 ) -> None:
     search_config = "lenet_10ep" if "sampler=random" in overrides[0] else "sgd_tpe"
-    search = ["-m", f"hparams_search={search_config}", *tiny_args(tiny_fashion_dir, tmp_path)]
+    search = [
+        "-m",
+        f"hparams_search={search_config}",
+        *sweep_job_overrides(tiny_fashion_dir, tmp_path),
+    ]
     refused = run_cli(*search, *overrides)
     assert refused.returncode == 2, refused.stderr[-3000:]
     (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
@@ -280,7 +271,7 @@ def test_bad_search_input_is_refused_in_one_line_before_the_first_trial(
 def test_a_choice_whose_options_changed_is_refused_for_the_same_study(
     tiny_fashion_dir: Path, tmp_path: Path
 ) -> None:
-    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    search = ["-m", "hparams_search=sgd_tpe", *sweep_job_overrides(tiny_fashion_dir, tmp_path)]
     assert run_cli(*search, "hydra.sweeper.n_trials=1").returncode == 0
     refused = run_cli(*search, "scheduler=choice(none,one_cycle)")
     assert refused.returncode == 2, refused.stderr[-3000:]
@@ -298,7 +289,7 @@ def test_a_study_written_by_optuna_2_is_refused_with_the_command_that_upgrades_i
     with sqlite3.connect(database) as db:
         db.executescript(OPTUNA_2_STUDY.read_text())
     before = database.read_bytes()
-    search = ["-m", "hparams_search=sgd_tpe", *tiny_args(tiny_fashion_dir, tmp_path)]
+    search = ["-m", "hparams_search=sgd_tpe", *sweep_job_overrides(tiny_fashion_dir, tmp_path)]
     refused = run_cli(*search, "hydra.sweeper.n_trials=1")
     assert refused.returncode == 2, refused.stderr[-3000:]
     (line,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from helpers import sweep_job_overrides
 from helpers.cli import run_script
 from optimlab.analysis.groups import welch_difference
 from optimlab.errors import ConfigError
@@ -19,7 +20,6 @@ from optimlab.study.grid import best_cells, cells, read_runs
 from optimlab.study.profile import profile, ratios
 from optimlab.study.report import write_study_report
 from optimlab.study.settings import StudySettings, saved_settings
-from test_sweeps import tiny_args
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SETTINGS = StudySettings(name="toy")
@@ -273,7 +273,7 @@ def test_a_study_runs_writes_its_report_and_a_rerun_continues_it(
     tmp_path: Path, tiny_fashion_dir: Path
 ) -> None:
     common = ["-m", "study=fmnist_lenet", "optimizer=sgd,adam", "optimizer.lr_scale=1"]
-    common += ["target=0.05", *tiny_args(tiny_fashion_dir, tmp_path)]
+    common += ["target=0.05", *sweep_job_overrides(tiny_fashion_dir, tmp_path)]
     first = run_script("train.py", *common, "seed=1,2", timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     study = tmp_path / "studies" / "fmnist_lenet"

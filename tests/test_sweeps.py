@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from helpers import sweep_job_overrides
 from helpers.cli import run_script
 from optimlab.analysis import RunRow, to_markdown
 from optimlab.runner.hydra_callbacks import CLAIM_FILE, claim_directory, summarize_sweep
@@ -18,20 +19,6 @@ from optimlab.runner.result_file import write_result
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return run_script("train.py", *args, env=env, timeout=600)
-
-
-def tiny_args(data_dir: Path, log_dir: Path) -> list[str]:
-    """One epoch of 3 batches on the tiny data: a sweep job in about a second."""
-    return [
-        f"datamodule.data_dir={data_dir}",
-        "datamodule.system_dir=null",
-        "datamodule.download=false",
-        "datamodule.val_size=100",
-        "trainer.accelerator=cpu",
-        f"paths.log_dir={log_dir}",
-        "debug=default",  # 1 epoch, few batches, no sanity check; outputs/debug/
-        "trainer.limit_train_batches=3",
-    ]
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -170,7 +157,7 @@ def test_a_2x2_sweep_runs_two_jobs_at_once_and_writes_the_summary(
         "hydra/launcher=parallel",  # joblib, 2 jobs at once
         "optimizer=sgd,momentum",
         "scheduler=none,cosine_warmup",
-        *tiny_args(tiny_fashion_dir, tmp_path),
+        *sweep_job_overrides(tiny_fashion_dir, tmp_path),
         "+callbacks.meet._target_=helpers.probes.Rendezvous",  # each job waits for a second one
         env={"OPTIMLAB_TEST_MEET_DIR": str(meet)},
     )

@@ -16,8 +16,18 @@ from helpers.config import (
     CONF_DIR,
     REAL_FASHION_MNIST,
     ROOT,
+    cli_overrides,
     fast_overrides,
+    sweep_job_overrides,
     tiny_fashion_overrides,
 )
 
-__all__ = ["CONF_DIR", "REAL_FASHION_MNIST", "ROOT", "fast_overrides", "tiny_fashion_overrides"]
+__all__ = [
+    "CONF_DIR",
+    "REAL_FASHION_MNIST",
+    "ROOT",
+    "cli_overrides",
+    "fast_overrides",
+    "sweep_job_overrides",
+    "tiny_fashion_overrides",
+]

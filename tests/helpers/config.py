@@ -30,3 +30,21 @@ def fast_overrides(data_dir: Path) -> list[str]:
         "trainer.num_sanity_val_steps=0",
         "callbacks.progress_bar=null",
     ]
+
+
+def cli_overrides(data_dir: Path, log_dir: Path) -> list[str]:
+    """train.py's command line for a smoke run on the tiny data, writing under ``log_dir``."""
+    return [
+        f"datamodule.data_dir={data_dir}",
+        "datamodule.system_dir=null",
+        "datamodule.download=false",
+        "datamodule.val_size=100",
+        "trainer.accelerator=cpu",
+        f"paths.log_dir={log_dir}",
+        "debug=default",  # 1 epoch, few batches, no sanity check; outputs/debug/
+    ]
+
+
+def sweep_job_overrides(data_dir: Path, log_dir: Path) -> list[str]:
+    """One epoch of 3 batches on the tiny data: a sweep job (or a trial) in about a second."""
+    return [*cli_overrides(data_dir, log_dir), "trainer.limit_train_batches=3"]

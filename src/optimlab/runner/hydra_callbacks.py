@@ -60,15 +60,6 @@ def ddp_helper_process() -> bool:
     return any(os.environ.get(name, "0") not in ("", "0") for name in RANK_VARIABLES)
 
 
-def _sqlite_parent(config: DictConfig) -> None:
-    """SQLite creates the study's .db file but not its folder (outputs/optuna/)."""
-    storage = config.hydra.sweeper.get("storage")
-    if isinstance(storage, str) and storage.startswith("sqlite:///"):
-        database = storage.removeprefix("sqlite:///").split("?", 1)[0]
-        if database and database != ":memory:":
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-
-
 def _given(config: DictConfig, key: str) -> bool:
     """Whether the user set ``key`` on the command line (then it is used as given)."""
     return any(o.split("=", 1)[0].lstrip("+~") == key for o in config.hydra.overrides.hydra)
@@ -89,7 +80,6 @@ class RunGuard(Callback):
             config.hydra.run.dir = str(claim_directory(run_dir))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _sqlite_parent(config)
         sweep_dir = Path(str(config.hydra.sweep.dir))
         if _given(config, "hydra.sweep.dir") or config.get("study"):
             # continuing a sweep (a study always has one directory): finished jobs are

@@ -87,12 +87,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         print(f"diverged: {error}", file=sys.stderr, flush=True)
         return {str(cfg.get("optimized_metric")): math.nan}
     except RunPruned as pruned:  # only a search's trial has a pruner
+        metrics = _metrics(trainer)
         record = _run_record(cfg, trainer, started)
         record["epochs"] = trainer.current_epoch + 1  # the pruned epoch was validated
-        write_result(output_dir, PRUNED, _metrics(trainer), reason=str(pruned), **record)
-        write_hparams(trainer, cfg, _metrics(trainer), record)
+        write_result(output_dir, PRUNED, metrics, reason=str(pruned), **record)
+        write_hparams(trainer, cfg, metrics, record)
         _say(f"{output_dir}: {pruned}")
-        return _metrics(trainer)
+        return metrics
     record["fit_time_s"] = record["wall_time_s"]  # to the end of fit: data, model, epochs
     record["wall_time_s"] = round(time.time() - started, 3)  # testing included
     metric = cfg.get("optimized_metric")

@@ -7,6 +7,7 @@ import os
 import socket
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -32,6 +33,9 @@ def open_storage(url: str | None, heartbeat_interval: int | None, grace_period: 
     engine: dict[str, Any] = {}
     if url.startswith("sqlite"):
         engine["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    database = sqlite_file(url)
+    if database is not None:  # SQLite creates the .db file but not its folder (outputs/optuna/)
+        database.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" since optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -50,6 +54,14 @@ def open_storage(url: str | None, heartbeat_interval: int | None, grace_period: 
                 f"upgrade it once with: optuna storage upgrade --storage {url}"
             ) from error
         raise
+
+
+def sqlite_file(url: str | None) -> Path | None:
+    """The database file of a sqlite:/// URL; None for other URLs and SQLite in memory."""
+    if url and url.startswith("sqlite:///"):
+        name = url.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(name).expanduser() if name and name != ":memory:" else None
+    return None
 
 
 def open_study(

@@ -35,6 +35,7 @@ from optimlab.search.storage import (
     fail_dead_local_trials,
     open_storage,
     open_study,
+    sqlite_file,
 )
 
 log = logging.getLogger(__name__)
@@ -311,7 +312,7 @@ def check_search(config: DictConfig) -> list[list[str]]:
             f"{launcher.rsplit('.', 1)[-1]} cannot reach it; give a storage URL "
             "(sqlite:///outputs/optuna/<name>.db)"
         )
-    database = _sqlite_file(settings.storage)
+    database = sqlite_file(settings.storage)
     if settings.storage and (database is None or database.exists()):
         # an old schema, or a space the study's earlier trials do not fit, is refused here
         name = settings.study_name or DEFAULT_STUDY_NAME
@@ -321,9 +322,3 @@ def check_search(config: DictConfig) -> list[list[str]]:
 
 _MISSING = object()
 
-
-def _sqlite_file(url: str | None) -> Path | None:
-    if url and url.startswith("sqlite:///"):
-        name = url.removeprefix("sqlite:///").split("?", 1)[0]
-        return Path(name).expanduser() if name and name != ":memory:" else None
-    return None

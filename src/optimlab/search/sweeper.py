@@ -321,4 +321,3 @@ def check_search(config: DictConfig) -> list[list[str]]:
 
 
 _MISSING = object()
-
